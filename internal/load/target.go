@@ -1,0 +1,15 @@
+package load
+
+// Endpoint is one address a new connection may be dialed to.
+type Endpoint struct {
+	Addr    string // host:port
+	Replica int32  // replica number, copied into each Result
+}
+
+// Target is where new connections go: it returns an endpoint from the
+// client's current view of the endpoint list (the routing model: each new
+// connection picks a ready endpoint; established connections stay pinned).
+// ok is false when the list is empty. Pick must be safe for concurrent use.
+type Target interface {
+	Pick() (ep Endpoint, ok bool)
+}

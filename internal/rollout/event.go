@@ -1,0 +1,42 @@
+// Package rollout runs replicas of a server as real processes and replaces
+// them one by one the way a Kubernetes Deployment with maxSurge 1 and
+// maxUnavailable 0 does, emitting an Event for every step.
+//
+// rollout knows nothing of HTTP beyond readiness probes.
+package rollout
+
+import "time"
+
+// EventKind names one step of a replica's life.
+type EventKind uint8
+
+const (
+	Started         EventKind = iota // the process was started
+	Ready                            // the readiness probe passed; endpoint added
+	SIGTERM                          // SIGTERM sent (endpoint removal begins at the same moment)
+	EndpointRemoved                  // the removal reached the client (after propagation)
+	Killed                           // SIGKILL sent after the grace period
+	Exited                           // the process exited (ExitCode, Killed set)
+	numEventKinds
+)
+
+var eventNames = [...]string{"started", "ready", "sigterm", "endpoint_removed", "killed", "exited"}
+
+// String returns the stable name used in JSON.
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one step of one replica, at an offset from the start of the run.
+type Event struct {
+	At       time.Duration
+	Replica  int32
+	Kind     EventKind
+	Port     int    // the replica's port
+	ExitCode int    // for Exited: the exit code, or -1 if killed by a signal
+	Signal   string // for Exited: the signal that ended it, if any
+	Killed   bool   // for Exited: the process got SIGKILL
+}
