@@ -1,0 +1,121 @@
+package rollout
+
+import (
+	"io"
+	"time"
+)
+
+// Defaults used for a zero field of Plan. The CLI uses the same constants as
+// its flag defaults.
+const (
+	DefaultReplicas      = 2
+	DefaultReadyPath     = "/health"
+	DefaultReadyTimeout  = 15 * time.Second
+	DefaultReadyInterval = 20 * time.Millisecond
+	DefaultProbeTimeout  = time.Second // kubelet's timeoutSeconds default
+	DefaultPropagation   = 300 * time.Millisecond
+	DefaultGrace         = 30 * time.Second // terminationGracePeriodSeconds
+	DefaultStopTimeout   = 5 * time.Second
+	DefaultWarmup        = time.Second
+	DefaultSettle        = time.Second
+)
+
+// Plan describes the replicas and the timings of a rolling restart. It is
+// plain configuration: the zero value of every field means the Default*
+// constant named in its doc, so Plan{Command: argv} is a complete plan.
+//
+// Durations: 0 means the default. A negative PreStop, Propagation, Warmup or
+// Settle means none (0); a negative ReadyTimeout, ReadyInterval, Grace or
+// StopTimeout is treated as the default too.
+type Plan struct {
+	// Command is the replica's argv. Every "{port}" in the arguments is
+	// replaced by the replica's port; the environment also gets PORT=<port>.
+	Command []string
+	// Env is added to the environment drain itself runs with ("KEY=value").
+	Env []string
+
+	// Replicas is the number of replicas to run (DefaultReplicas if <= 0).
+	Replicas int
+
+	// ReadyPath is the readiness probe: an HTTP GET of
+	// http://127.0.0.1:<port><ReadyPath>, ready on status 200
+	// (DefaultReadyPath if empty). With TCPReady set, readiness is a
+	// successful TCP dial instead and ReadyPath is ignored.
+	ReadyPath string
+	TCPReady  bool
+	// ReadyTimeout bounds the wait from a replica's start until ready
+	// (DefaultReadyTimeout).
+	ReadyTimeout time.Duration
+	// ReadyInterval is the probe period (DefaultReadyInterval).
+	ReadyInterval time.Duration
+
+	// PreStop is the sleep between the deletion moment (endpoint removal
+	// begins) and SIGTERM, like a preStop sleep hook (none by default).
+	PreStop time.Duration
+	// Propagation is how long the endpoint removal takes to reach the client,
+	// counted from the deletion moment: kube-proxy's lag
+	// (DefaultPropagation; negative means immediate).
+	Propagation time.Duration
+	// Grace is how long after SIGTERM the process group gets SIGKILL, like
+	// terminationGracePeriodSeconds (DefaultGrace).
+	Grace time.Duration
+	// StopTimeout bounds Stop's wait between SIGTERM and SIGKILL for the
+	// replicas still running at the end of the run (DefaultStopTimeout, but
+	// never more than Grace).
+	StopTimeout time.Duration
+
+	// Warmup is how long Roll lets the load run before the first restart
+	// (DefaultWarmup; negative means none).
+	Warmup time.Duration
+	// Settle is how long Roll waits after each replacement before the next
+	// one, and after the last (DefaultSettle; negative means none).
+	Settle time.Duration
+
+	// Stdout and Stderr receive the replicas' output (discarded if nil).
+	// Writes from several replicas are serialized. The last lines of each
+	// replica's stderr are also kept for error messages.
+	Stdout io.Writer
+	Stderr io.Writer
+
+	// OnEvent, if set, is called with each Event as it is recorded, one call
+	// at a time and in order. It must return quickly and must not call the
+	// Runner's Start, Roll or Stop.
+	OnEvent func(Event)
+}
+
+// withDefaults returns p with every zero field set to its default.
+func (p Plan) withDefaults() Plan {
+	if p.Replicas <= 0 {
+		p.Replicas = DefaultReplicas
+	}
+	if p.ReadyPath == "" {
+		p.ReadyPath = DefaultReadyPath
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&p.ReadyTimeout, DefaultReadyTimeout)
+	def(&p.ReadyInterval, DefaultReadyInterval)
+	def(&p.Grace, DefaultGrace)
+	def(&p.StopTimeout, DefaultStopTimeout)
+	if p.StopTimeout > p.Grace {
+		p.StopTimeout = p.Grace
+	}
+	zeroOrDef := func(d *time.Duration, v time.Duration) {
+		switch {
+		case *d == 0:
+			*d = v
+		case *d < 0:
+			*d = 0
+		}
+	}
+	zeroOrDef(&p.Propagation, DefaultPropagation)
+	zeroOrDef(&p.Warmup, DefaultWarmup)
+	zeroOrDef(&p.Settle, DefaultSettle)
+	if p.PreStop < 0 {
+		p.PreStop = 0
+	}
+	return p
+}

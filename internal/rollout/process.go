@@ -1,0 +1,264 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Errors returned by Start and Roll, wrapped with the replica, its command,
+// its port and the last lines of its stderr.
+var (
+	ErrExitedEarly = errors.New("rollout: replica exited before it was ready")
+	ErrNotReady    = errors.New("rollout: replica not ready in time")
+	ErrNoCommand   = errors.New("rollout: empty Command")
+	ErrStopped     = errors.New("rollout: runner stopped")
+)
+
+// proc is one replica process. Fields below mu are guarded by Runner.mu.
+type proc struct {
+	id     int32
+	port   int
+	addr   string
+	argv   []string
+	cmd    *exec.Cmd
+	stderr *tail
+	done   chan struct{} // closed once the process is reaped and Exited recorded
+
+	// guarded by Runner.mu
+	pid      int
+	gone     bool // the leader exited (not yet necessarily reaped)
+	deleting bool // endpoint removal began (deletion moment)
+	original bool
+	rep      ReplicaReport
+
+	removed chan struct{} // closed once the endpoint removal is done (if deleting)
+}
+
+// start starts the process in its own process group, with PORT set and
+// "{port}" replaced, and with SIGKILL as its parent-death signal so nothing
+// survives drain. Its output goes to stdout and stderr (and the stderr tail).
+func (p *proc) start(plan *Plan, stdout, stderr io.Writer) error {
+	port := strconv.Itoa(p.port)
+	p.argv = make([]string, len(plan.Command))
+	for i, a := range plan.Command {
+		if i > 0 {
+			a = strings.ReplaceAll(a, "{port}", port)
+		}
+		p.argv[i] = a
+	}
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Env = append(append(os.Environ(), plan.Env...), "PORT="+port)
+	cmd.Stdout = stdout
+	cmd.Stderr = io.MultiWriter(stderr, p.stderr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// The whole group is killed when the leader exits, so the pipes close;
+	// this only guards against a member that left the group and kept them.
+	cmd.WaitDelay = time.Second
+	p.cmd = cmd
+	return cmd.Start()
+}
+
+// describe names the replica for an error message.
+func (p *proc) describe() string {
+	return fmt.Sprintf("replica %d (%q on %s)", p.id, strings.Join(p.argv, " "), p.addr)
+}
+
+// failure wraps err with the replica's description and its stderr tail.
+func (p *proc) failure(err error) error {
+	msg := p.describe()
+	if s := p.stderr.String(); s != "" {
+		msg += "; last stderr:\n" + s
+	}
+	return fmt.Errorf("%w: %s", err, msg)
+}
+
+// waitReady polls the readiness probe every interval until it passes, the
+// process exits, timeout elapses since start, or ctx is done.
+func (p *proc) waitReady(ctx context.Context, plan *Plan, client *http.Client, started time.Time) error {
+	ctx, cancel := context.WithDeadline(ctx, started.Add(plan.ReadyTimeout))
+	defer cancel()
+	tick := time.NewTicker(plan.ReadyInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
+		default:
+		}
+		if probe(ctx, plan, client, p.addr) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(started) >= plan.ReadyTimeout {
+				return p.failure(fmt.Errorf("%w: not ready after %v", ErrNotReady, plan.ReadyTimeout))
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// probe runs one readiness check.
+func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, DefaultProbeTimeout)
+	defer cancel()
+	if plan.TCPReady {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+plan.ReadyPath, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// newProbeClient returns a plain client without keep-alives or proxy, so
+// every probe is a new connection and none stays open.
+func newProbeClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago and is not in
+// used.
+func freePort(used map[int]bool) (int, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("rollout: pick a port: %w", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !used[port] {
+			used[port] = true
+			return port, nil
+		}
+	}
+	return 0, errors.New("rollout: pick a port: no new free port")
+}
+
+// waitExit blocks until the process pid has exited, without reaping it
+// (waitid with WNOWAIT), so its pid and process group id cannot be reused
+// while the group is being killed.
+func waitExit(pid int) error {
+	const (
+		pPID    = 1
+		wEXITED = 0x4
+		wNOWAIT = 0x1000000
+	)
+	var info [128]byte // siginfo_t
+	for {
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid),
+			uintptr(unsafe.Pointer(&info[0])), wEXITED|wNOWAIT, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+}
+
+// killGroup sends SIGKILL to the process group pgid.
+func killGroup(pgid int) {
+	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// tail keeps the last tailLines lines written to it.
+type tail struct {
+	mu    sync.Mutex
+	lines [][]byte
+	part  []byte
+}
+
+const tailLines = 10
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.part = append(t.part, b...)
+			if len(t.part) > 4096 {
+				t.part = t.part[len(t.part)-4096:]
+			}
+			break
+		}
+		line := append(t.part, b[:i]...)
+		t.part = nil
+		t.lines = append(t.lines, line)
+		if len(t.lines) > tailLines {
+			t.lines = t.lines[1:]
+		}
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+// String returns the kept lines, the unfinished one last.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var sb strings.Builder
+	for _, l := range t.lines {
+		sb.Write(l)
+		sb.WriteByte('\n')
+	}
+	if len(t.part) > 0 {
+		sb.Write(t.part)
+		sb.WriteByte('\n')
+	}
+	return strings.TrimRight(sb.String(), "\n")
+}
+
+// lockedWriter serializes writes of several replicas to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Write never fails: a replica must not block or die because its log
+// writer broke, so after an error the rest of the output is discarded.
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.w.Write(b); err != nil {
+		l.w = io.Discard
+	}
+	return len(b), nil
+}

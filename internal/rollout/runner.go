@@ -1,0 +1,596 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/drainhttp/drain/internal/load"
+)
+
+// ReplicaReport is what happened to one replica. Offsets are from the run
+// start given to New; an offset of -1 means the step did not happen.
+type ReplicaReport struct {
+	Replica         int32
+	Port            int
+	Pid             int
+	Original        bool          // started by Start (not by Roll)
+	Started         time.Duration // the process was started
+	Ready           time.Duration // readiness passed; endpoint added
+	Deleted         time.Duration // the deletion moment: endpoint removal began
+	SIGTERM         time.Duration // SIGTERM sent (Deleted + PreStop during Roll)
+	EndpointRemoved time.Duration // the removal reached the client
+	Exited          time.Duration // the process exited
+	Drain           time.Duration // SIGTERM to exit, or -1
+	ExitCode        int           // the exit code; -1 if ended by a signal or still running
+	Signal          string        // the signal that ended it ("SIGKILL"), if any
+	Killed          bool          // ended by SIGKILL (after Grace, or by Stop or cancellation)
+}
+
+// Runner runs the replicas of a Plan and replaces them one by one.
+//
+// Use: New, then Start (the initial replicas, ready), then Roll while the
+// load runs against Endpoints, then Stop. Stop must always be called; it is
+// safe to call more than once, concurrently, and after an error. A Runner is
+// single-use.
+//
+// Processes: each replica runs in its own process group with SIGKILL as its
+// parent-death signal; SIGTERM goes to the replica's process only (like the
+// container's PID 1), SIGKILL to its whole group, and when the replica's
+// process exits the rest of its group is killed (like a container's). Every
+// process is reaped by a goroutine of its own.
+//
+// If Start or Roll returns an error, or the ctx given to Start is canceled,
+// every process is killed at once (SIGKILL) and reaped.
+type Runner struct {
+	plan   Plan
+	t0     time.Time
+	eps    Endpoints
+	client *http.Client
+	stdout io.Writer
+	stderr io.Writer
+
+	// cbMu serializes recording an event with the action it records (a
+	// signal, an endpoint change) and the OnEvent call. Order: cbMu, mu.
+	cbMu sync.Mutex
+	mu   sync.Mutex
+	// guarded by mu
+	events   []Event
+	procs    []*proc
+	ports    map[int]bool
+	nextID   int32
+	started  bool
+	stopping bool // no new process or goroutine may start
+
+	wg       sync.WaitGroup // reapers, grace timers, removals, the ctx watcher
+	stopOnce sync.Once
+	quit     chan struct{} // closed when stopping begins
+	force    chan struct{} // closed by a second Stop: skip the graceful wait
+	forceOne sync.Once
+	stopped  chan struct{} // closed once Stop has finished
+}
+
+// New returns a Runner for plan whose event offsets are measured from t0
+// (the time Start is called if t0 is zero).
+func New(plan Plan, t0 time.Time) *Runner {
+	r := &Runner{
+		plan:    plan.withDefaults(),
+		t0:      t0,
+		client:  newProbeClient(),
+		ports:   make(map[int]bool),
+		quit:    make(chan struct{}),
+		force:   make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	r.stdout, r.stderr = io.Discard, io.Discard
+	if plan.Stdout != nil {
+		r.stdout = &lockedWriter{w: plan.Stdout}
+	}
+	if plan.Stderr != nil {
+		r.stderr = &lockedWriter{w: plan.Stderr}
+	}
+	return r
+}
+
+// Endpoints returns the client's view of the endpoint list; use it as the
+// load's Target.
+func (r *Runner) Endpoints() *Endpoints { return &r.eps }
+
+// Events returns a copy of the events so far, ordered by At.
+func (r *Runner) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// Replicas returns what happened to each replica so far, in start order.
+func (r *Runner) Replicas() []ReplicaReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]ReplicaReport, len(r.procs))
+	for i, p := range r.procs {
+		rep := p.rep
+		if rep.SIGTERM >= 0 && rep.Exited >= 0 {
+			rep.Drain = rep.Exited - rep.SIGTERM
+		}
+		out[i] = rep
+	}
+	return out
+}
+
+// Start starts Plan.Replicas replicas at once and returns when all are ready
+// and in Endpoints. Canceling ctx at any time before Stop kills every
+// replica at once; call Stop for a graceful end.
+func (r *Runner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	if r.started || r.stopping {
+		r.mu.Unlock()
+		return errors.New("rollout: Start called twice or after Stop")
+	}
+	r.started = true
+	if r.t0.IsZero() {
+		r.t0 = time.Now()
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-ctx.Done():
+			r.killAll()
+		case <-r.quit:
+		}
+	}()
+	if len(r.plan.Command) == 0 || r.plan.Command[0] == "" {
+		r.stop(false)
+		return ErrNoCommand
+	}
+
+	procs := make([]*proc, 0, r.plan.Replicas)
+	for range r.plan.Replicas {
+		p, err := r.spawn(true)
+		if err != nil {
+			r.stop(false)
+			return err
+		}
+		procs = append(procs, p)
+	}
+	errs := make([]error, len(procs))
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Go(func() {
+			if errs[i] = r.ready(rctx, p); errs[i] != nil {
+				cancel() // the others need not wait: Start fails anyway
+			}
+		})
+	}
+	wg.Wait()
+	if err := firstError(ctx, errs); err != nil {
+		r.stop(false)
+		return err
+	}
+	return nil
+}
+
+// firstError prefers a replica's own failure over the cancellation it caused
+// in the others.
+func firstError(ctx context.Context, errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Roll replaces each replica running when it is called, one at a time, the
+// way a Deployment with maxSurge 1, maxUnavailable 0 does:
+//
+//  1. wait Warmup (before the first replacement only);
+//  2. start a new replica and wait until it is ready and in Endpoints;
+//  3. at one moment (the deletion moment) begin the old replica's endpoint
+//     removal, which reaches Endpoints Propagation later;
+//  4. after PreStop, call hooks.BeforeStop, send SIGTERM, call
+//     hooks.AfterStop; SIGKILL follows Grace after SIGTERM if needed;
+//  5. wait Settle and move to the next replica without waiting for the old
+//     one to exit.
+//
+// Roll returns once every old replica has exited and its endpoint removal
+// has reached Endpoints. hooks may be nil. On an error every process has
+// been killed and reaped.
+func (r *Runner) Roll(ctx context.Context, hooks Hooks) error {
+	r.mu.Lock()
+	if !r.started || r.stopping {
+		r.mu.Unlock()
+		return ErrStopped
+	}
+	var old []*proc
+	for _, p := range r.procs {
+		if !p.gone && !p.deleting {
+			old = append(old, p)
+		}
+	}
+	r.mu.Unlock()
+	if hooks == nil {
+		hooks = noHooks{}
+	}
+	err := r.roll(ctx, hooks, old)
+	if err != nil && !errors.Is(err, ErrStopped) {
+		r.stop(false)
+	}
+	return err
+}
+
+func (r *Runner) roll(ctx context.Context, hooks Hooks, old []*proc) error {
+	if err := r.sleep(ctx, r.plan.Warmup); err != nil {
+		return err
+	}
+	for _, o := range old {
+		p, err := r.spawn(false)
+		if err != nil {
+			return err
+		}
+		if err := r.ready(ctx, p); err != nil {
+			return err
+		}
+		if err := r.terminate(ctx, o, hooks); err != nil {
+			return err
+		}
+		if err := r.sleep(ctx, r.plan.Settle); err != nil {
+			return err
+		}
+	}
+	for _, o := range old {
+		for _, c := range []chan struct{}{o.done, o.removed} {
+			select {
+			case <-c:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-r.quit:
+				return ErrStopped
+			}
+		}
+	}
+	return nil
+}
+
+// sleep waits d, or returns early if ctx is done or the Runner stops.
+func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.quit:
+		return ErrStopped
+	}
+}
+
+// Stop ends the run: every replica still running loses its endpoint and gets
+// SIGTERM (no PreStop, no Propagation: the run is over); after StopTimeout
+// every process group left gets SIGKILL; Stop returns once every process is
+// reaped and every goroutine of the Runner has returned. A second call while
+// the first is waiting skips the wait (SIGKILL at once); a call after the
+// first returned does nothing.
+func (r *Runner) Stop() { r.stop(true) }
+
+func (r *Runner) stop(graceful bool) {
+	first := false
+	r.stopOnce.Do(func() { first = true })
+	if !first {
+		r.forceOne.Do(func() { close(r.force) })
+		<-r.stopped
+		return
+	}
+	defer close(r.stopped)
+	r.mu.Lock()
+	r.stopping = true
+	var live []*proc
+	for _, p := range r.procs {
+		if !p.gone {
+			live = append(live, p)
+		}
+	}
+	r.mu.Unlock()
+	close(r.quit)
+	if graceful {
+		for _, p := range live {
+			r.beginDelete(p, false)
+			r.sigterm(p, false)
+		}
+		t := time.NewTimer(r.plan.StopTimeout)
+	wait:
+		for _, p := range live {
+			select {
+			case <-p.done:
+			case <-t.C:
+				break wait
+			case <-r.force:
+				break wait
+			}
+		}
+		t.Stop()
+	}
+	r.killAll()
+	r.wg.Wait()
+}
+
+// killAll sends SIGKILL to every process group whose leader is running and
+// forbids new processes.
+func (r *Runner) killAll() {
+	r.mu.Lock()
+	r.stopping = true
+	procs := slices.Clone(r.procs)
+	r.mu.Unlock()
+	for _, p := range procs {
+		r.emit(p, Killed, func(time.Time, *Event) bool {
+			if p.gone {
+				return false
+			}
+			killGroup(p.pid)
+			return true
+		})
+	}
+}
+
+// spawn starts a new replica on a free port and its reaper.
+func (r *Runner) spawn(original bool) (*proc, error) {
+	r.mu.Lock()
+	port, err := freePort(r.ports)
+	id := r.nextID
+	r.nextID++
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{
+		id:       id,
+		port:     port,
+		addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		stderr:   new(tail),
+		done:     make(chan struct{}),
+		original: original,
+	}
+	var startErr error
+	r.emit(p, Started, func(now time.Time, _ *Event) bool {
+		if r.stopping {
+			startErr = ErrStopped
+			return false
+		}
+		if err := p.start(&r.plan, r.stdout, r.stderr); err != nil {
+			startErr = fmt.Errorf("rollout: start replica %d (%q on port %d): %w", p.id, p.argv, p.port, err)
+			return false
+		}
+		p.pid = p.cmd.Process.Pid
+		p.rep = ReplicaReport{
+			Replica: p.id, Port: p.port, Pid: p.pid, Original: original,
+			Started: now.Sub(r.t0), Ready: -1, Deleted: -1, SIGTERM: -1,
+			EndpointRemoved: -1, Exited: -1, Drain: -1, ExitCode: -1,
+		}
+		r.procs = append(r.procs, p)
+		r.wg.Add(1)
+		go r.reap(p)
+		return true
+	})
+	if startErr != nil {
+		return nil, startErr
+	}
+	return p, nil
+}
+
+// reap owns p's process: it waits for the exit, kills the rest of the
+// process group before the pid can be reused, reaps, and records Exited.
+func (r *Runner) reap(p *proc) {
+	defer r.wg.Done()
+	defer close(p.done)
+	waitExit(p.pid)
+	r.mu.Lock()
+	p.gone = true
+	r.mu.Unlock()
+	killGroup(p.pid)
+	p.cmd.Wait()
+	// A replica that died on its own leaves the endpoint list at once.
+	r.emit(p, EndpointRemoved, func(now time.Time, _ *Event) bool {
+		if p.deleting || !r.eps.remove(p.id) {
+			return false
+		}
+		p.rep.EndpointRemoved = now.Sub(r.t0)
+		return true
+	})
+	r.emit(p, Exited, func(now time.Time, ev *Event) bool {
+		ev.ExitCode = -1
+		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+			switch {
+			case ws.Exited():
+				ev.ExitCode = ws.ExitStatus()
+			case ws.Signaled():
+				ev.Signal = signalName(ws.Signal())
+				ev.Killed = ws.Signal() == syscall.SIGKILL
+			}
+		}
+		p.rep.Exited = now.Sub(r.t0)
+		p.rep.ExitCode, p.rep.Signal, p.rep.Killed = ev.ExitCode, ev.Signal, ev.Killed
+		return true
+	})
+}
+
+// ready waits for p's readiness and adds its endpoint.
+func (r *Runner) ready(ctx context.Context, p *proc) error {
+	r.mu.Lock()
+	started := r.t0.Add(p.rep.Started)
+	r.mu.Unlock()
+	if err := p.waitReady(ctx, &r.plan, r.client, started); err != nil {
+		return err
+	}
+	r.emit(p, Ready, func(now time.Time, _ *Event) bool {
+		if p.gone {
+			return false
+		}
+		r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
+		p.rep.Ready = now.Sub(r.t0)
+		return true
+	})
+	return nil
+}
+
+// terminate does steps 3 and 4 of Roll for o.
+func (r *Runner) terminate(ctx context.Context, o *proc, hooks Hooks) error {
+	r.beginDelete(o, true)
+	if err := r.sleep(ctx, r.plan.PreStop); err != nil {
+		return err
+	}
+	hooks.BeforeStop(o.id, o.addr)
+	at := r.sigterm(o, true)
+	hooks.AfterStop(o.id, at)
+	return nil
+}
+
+// beginDelete marks the deletion moment of p and schedules its endpoint
+// removal Propagation later (at once if !propagate, or once the Runner
+// stops). It reports false if p was already being deleted.
+func (r *Runner) beginDelete(p *proc, propagate bool) bool {
+	r.mu.Lock()
+	if p.deleting {
+		r.mu.Unlock()
+		return false
+	}
+	now := time.Now()
+	p.deleting = true
+	p.removed = make(chan struct{})
+	p.rep.Deleted = now.Sub(r.t0)
+	delay := r.plan.Propagation
+	if !propagate || r.stopping {
+		delay = 0
+	}
+	if delay > 0 {
+		r.wg.Add(1)
+	}
+	r.mu.Unlock()
+	if delay <= 0 {
+		r.removeEndpoint(p)
+		return true
+	}
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTimer(time.Until(now.Add(delay)))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.quit:
+		}
+		r.removeEndpoint(p)
+	}()
+	return true
+}
+
+func (r *Runner) removeEndpoint(p *proc) {
+	defer close(p.removed)
+	r.emit(p, EndpointRemoved, func(now time.Time, _ *Event) bool {
+		if !r.eps.remove(p.id) {
+			return false
+		}
+		p.rep.EndpointRemoved = now.Sub(r.t0)
+		return true
+	})
+}
+
+// sigterm sends SIGTERM to p's process (not its group) unless it already
+// exited or already got it, and with grace set, arms the SIGKILL Grace later. It returns the
+// time of the signal.
+func (r *Runner) sigterm(p *proc, grace bool) time.Time {
+	return r.emit(p, SIGTERM, func(now time.Time, _ *Event) bool {
+		if p.gone || p.rep.SIGTERM >= 0 {
+			return false
+		}
+		syscall.Kill(p.pid, syscall.SIGTERM)
+		p.rep.SIGTERM = now.Sub(r.t0)
+		if grace && !r.stopping {
+			r.wg.Add(1)
+			go r.killAfter(p, now.Add(r.plan.Grace))
+		}
+		return true
+	})
+}
+
+// killAfter sends SIGKILL to p's group at deadline unless it exited.
+func (r *Runner) killAfter(p *proc, deadline time.Time) {
+	defer r.wg.Done()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return
+	case <-t.C:
+	}
+	r.emit(p, Killed, func(time.Time, *Event) bool {
+		if p.gone {
+			return false
+		}
+		killGroup(p.pid)
+		return true
+	})
+}
+
+// emit runs action (if it returns false, nothing is recorded) and records an
+// event of kind for p, under the Runner's locks, then calls OnEvent. It
+// returns the time of the event.
+func (r *Runner) emit(p *proc, kind EventKind, action func(now time.Time, ev *Event) bool) time.Time {
+	r.cbMu.Lock()
+	defer r.cbMu.Unlock()
+	r.mu.Lock()
+	now := time.Now()
+	ev := Event{Replica: p.id, Kind: kind, Port: p.port}
+	if action != nil && !action(now, &ev) {
+		r.mu.Unlock()
+		return now
+	}
+	ev.At = now.Sub(r.t0)
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	if r.plan.OnEvent != nil {
+		r.plan.OnEvent(ev)
+	}
+	return now
+}
+
+type noHooks struct{}
+
+func (noHooks) BeforeStop(int32, string)   {}
+func (noHooks) AfterStop(int32, time.Time) {}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGILL: "SIGILL", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS",
+	syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1",
+	syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2", syscall.SIGPIPE: "SIGPIPE",
+	syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
+}
+
+func signalName(s syscall.Signal) string {
+	if n, ok := signalNames[s]; ok {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(s))
+}
