@@ -1,0 +1,384 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrRunning is returned by [Client.Run] while another run of the same
+// Client is in progress.
+var ErrRunning = errors.New("load: client is already running")
+
+// errNoEndpoint is a dial with an empty endpoint list. It counts as Refused:
+// a Kubernetes Service without ready endpoints rejects new connections.
+var errNoEndpoint = fmt.Errorf("load: no ready endpoint: %w", syscall.ECONNREFUSED)
+
+// maxResults bounds the preallocated result slice (48 bytes each: 3 GiB).
+const maxResults = 1 << 26
+
+// Client is the load client. Create it with [NewClient] and call
+// [Client.Run]; runs are sequential (one at a time) and each is independent.
+// BeforeStop, AfterStop and Progress are safe to call concurrently with Run
+// (from a rollout goroutine, a progress line); BeforeStop and AfterStop do
+// nothing between runs. The method set matches rollout.Hooks, so a *Client
+// can be handed to a rollout as its hooks.
+type Client struct {
+	cfg    Config // with defaults applied
+	target Target
+
+	mu  sync.Mutex
+	cur *run // the run in progress, nil between runs
+
+	prog progress
+}
+
+// NewClient checks cfg (a usage error wraps ErrConfig) and returns a Client
+// that dials new connections to target's endpoints.
+func NewClient(cfg Config, target Target) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if target == nil {
+		return nil, fmt.Errorf("%w: nil target", ErrConfig)
+	}
+	if total := (Schedule{Rate: cfg.Rate, Duration: cfg.Duration}).Total(); total > maxResults {
+		return nil, fmt.Errorf("%w: %d requests exceed the limit of %d per run", ErrConfig, total, maxResults)
+	}
+	return &Client{cfg: cfg, target: target}, nil
+}
+
+// Run is shorthand for NewClient followed by [Client.Run].
+func Run(ctx context.Context, cfg Config, target Target) ([]Result, error) {
+	c, err := NewClient(cfg, target)
+	if err != nil {
+		return nil, err
+	}
+	return c.Run(ctx)
+}
+
+// Config returns the client's configuration with the defaults filled in.
+func (c *Client) Config() Config { return c.cfg }
+
+// Run sends the schedule's requests over the configured connections and
+// returns one Result per request, sorted by Intended (then Seq): every steady
+// request of the schedule (Seq 0 to Total-1) and every hard-case request set
+// up by BeforeStop during the run.
+//
+// Run returns after Duration once the outstanding requests have finished,
+// which takes at most RequestTimeout more; the hard cases armed by
+// BeforeStop finish too (after their AfterStop delays), while armed cases
+// whose AfterStop never came are dropped without a Result.
+//
+// When ctx is done Run stops at once: it sends nothing more, aborts the
+// requests in flight without recording them, and returns the Results
+// completed so far with ctx's error. Otherwise the error is nil. No goroutine
+// started by Run outlives it.
+func (c *Client) Run(ctx context.Context) ([]Result, error) {
+	sched := Schedule{Rate: c.cfg.Rate, Duration: c.cfg.Duration}
+	total := sched.Total()
+	r := &run{
+		c:       c,
+		cfg:     &c.cfg,
+		ctx:     ctx,
+		sched:   sched,
+		total:   total,
+		results: make([]Result, total),
+		filled:  make([]bool, total),
+		conns:   make(map[net.Conn]struct{}),
+		armed:   make(map[int32][]*hardConn),
+		prog:    &c.prog,
+	}
+	c.mu.Lock()
+	if c.cur != nil {
+		c.mu.Unlock()
+		return nil, ErrRunning
+	}
+	c.cur = r
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+	}()
+
+	c.prog.reset(total)
+	if c.cfg.Client == ClientGo {
+		r.tr = r.newTransport()
+		defer r.tr.CloseIdleConnections()
+	}
+	r.start = time.Now()
+	stop := context.AfterFunc(ctx, r.abort)
+	defer stop()
+
+	var wg sync.WaitGroup
+	for range c.cfg.Conns {
+		wg.Go(r.steady)
+	}
+	wg.Wait()
+	r.finishHard()
+
+	out := make([]Result, 0, int(total)+len(r.hard))
+	for i, ok := range r.filled {
+		if ok {
+			out = append(out, r.results[i])
+		}
+	}
+	out = append(out, r.hard...)
+	slices.SortStableFunc(out, func(a, b Result) int {
+		if a.Intended != b.Intended {
+			if a.Intended < b.Intended {
+				return -1
+			}
+			return 1
+		}
+		if a.Seq < b.Seq {
+			return -1
+		} else if a.Seq > b.Seq {
+			return 1
+		}
+		return 0
+	})
+	return out, ctx.Err()
+}
+
+// run is the state of one Run.
+type run struct {
+	c     *Client
+	cfg   *Config
+	ctx   context.Context
+	start time.Time
+	sched Schedule
+	total uint64
+	prog  *progress
+	tr    *http.Transport // ClientGo only
+
+	next   atomic.Uint64 // next steady request to claim
+	connID atomic.Uint32 // last connection number given out
+	seq    atomic.Uint64 // hard-case requests numbered after total
+
+	// results[n] is steady request n, written only by the worker that
+	// claimed n; filled[n] says it was recorded (not aborted). Memory per
+	// scheduled request: 48 + 1 bytes, allocated up front.
+	results []Result
+	filled  []bool
+
+	mu      sync.Mutex
+	aborted bool                  // ctx is done
+	closing bool                  // Run is ending: hooks do nothing
+	conns   map[net.Conn]struct{} // open raw connections, to abort
+	armed   map[int32][]*hardConn // hard cases waiting for AfterStop
+	hard    []Result
+	wg      sync.WaitGroup // hook calls and hard-case goroutines
+}
+
+func (r *run) since(t time.Time) time.Duration { return t.Sub(r.start) }
+
+// abort runs when ctx is done: it ends every read, write and wait.
+func (r *run) abort() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.aborted = true
+	for nc := range r.conns {
+		nc.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// track registers an open connection for abort; false if already aborted.
+func (r *run) track(nc net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.aborted {
+		return false
+	}
+	r.conns[nc] = struct{}{}
+	return true
+}
+
+func (r *run) closeConn(c *rawConn) {
+	r.mu.Lock()
+	delete(r.conns, c.nc)
+	r.mu.Unlock()
+	c.close()
+}
+
+// dial opens a connection to ep (or a picked endpoint when pick is true).
+// On error the returned id and replica still describe the attempt.
+func (r *run) dial(ep Endpoint, pick bool, deadline time.Time) (*rawConn, uint32, int32, error) {
+	id := r.connID.Add(1)
+	if pick {
+		var ok bool
+		if ep, ok = r.c.target.Pick(); !ok {
+			return nil, id, -1, errNoEndpoint
+		}
+	}
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.DialContext(r.ctx, "tcp", ep.Addr)
+	if err != nil {
+		return nil, id, ep.Replica, err
+	}
+	if !r.track(nc) {
+		nc.Close()
+		return nil, id, ep.Replica, context.Canceled
+	}
+	return newRawConn(nc, id, ep), id, ep.Replica, nil
+}
+
+// wait sleeps until offset at from the start; false when ctx is done first.
+func (r *run) wait(t *time.Timer, at time.Duration) bool {
+	d := time.Until(r.start.Add(at))
+	if d <= 0 {
+		return r.ctx.Err() == nil
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+		return true
+	case <-r.ctx.Done():
+		t.Stop()
+		return false
+	}
+}
+
+// steady is one connection slot of the open-loop load: it claims the next
+// request of the schedule, waits for its intended time (or not at all when
+// it is already late: it queued behind busy connections) and sends it.
+func (r *run) steady() {
+	var (
+		conn      *rawConn
+		get, post []byte
+	)
+	defer func() {
+		if conn != nil {
+			r.closeConn(conn)
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		n := r.next.Add(1) - 1
+		if n >= r.total || r.ctx.Err() != nil {
+			return
+		}
+		intended := r.sched.At(n)
+		if !r.wait(timer, intended) {
+			return
+		}
+		r.prog.sent.Add(1)
+		res := Result{Seq: n, Intended: intended, Kind: Steady, Post: isPost(n, r.cfg.PostRatio), Replica: -1}
+		deadline := r.start.Add(intended + r.cfg.RequestTimeout)
+		if r.tr != nil {
+			r.doGo(&res, deadline)
+		} else {
+			if conn != nil && (r.cfg.NoReuse || !conn.idle.usable()) {
+				r.closeConn(conn)
+				conn = nil
+			}
+			if conn == nil {
+				get, post = nil, nil
+			}
+			conn = r.doRaw(conn, &get, &post, &res, deadline)
+		}
+		if r.ctx.Err() != nil {
+			return // aborted: the request in flight is not recorded
+		}
+		r.results[n] = res
+		r.filled[n] = true
+		r.prog.add(res.Outcome)
+	}
+}
+
+// doRaw sends the request described by res on c (or a new connection when c
+// is nil) and fills in res. It returns the connection to use next, nil when
+// it was closed.
+func (r *run) doRaw(c *rawConn, get, post *[]byte, res *Result, deadline time.Time) *rawConn {
+	now := time.Now()
+	res.Sent = r.since(now)
+	if !now.Before(deadline) { // queued past its timeout: never sent
+		res.Done, res.Outcome = res.Sent, Timeout
+		if c != nil {
+			res.Conn, res.Replica = c.id, c.replica
+		}
+		return c
+	}
+	if c == nil {
+		res.NewConn = true
+		var err error
+		c, res.Conn, res.Replica, err = r.dial(Endpoint{}, true, deadline)
+		if err != nil {
+			res.Done, res.Outcome = r.since(time.Now()), classify(err)
+			return nil
+		}
+	}
+	res.Conn, res.Replica = c.id, c.replica
+	req := get
+	if res.Post {
+		req = post
+	}
+	if *req == nil {
+		*req = requestBytes(c.host, res.Post)
+	}
+	h, err := c.exchange(*req, deadline)
+	res.Done = r.since(time.Now())
+	if err != nil {
+		res.Outcome = classify(err)
+		r.closeConn(c)
+		return nil
+	}
+	res.Status = uint16(h.status)
+	res.Outcome = statusOutcome(h.status)
+	res.ConnClose = h.close
+	if h.close || r.cfg.NoReuse {
+		r.closeConn(c)
+		return nil
+	}
+	return c
+}
+
+// Progress is a snapshot of the current (or last) run, for a live progress
+// line. Sent counts the requests started, steady and hard cases; OK and Lost
+// those finished (Lost: any outcome but OK); the rest are in flight.
+type Progress struct {
+	Total uint64 // steady requests in the schedule
+	Sent  uint64
+	OK    uint64
+	Lost  uint64
+}
+
+// Progress returns a snapshot of the current or last run. It is safe to call
+// concurrently with Run.
+func (c *Client) Progress() Progress {
+	return Progress{
+		Total: c.prog.total.Load(),
+		Sent:  c.prog.sent.Load(),
+		OK:    c.prog.ok.Load(),
+		Lost:  c.prog.lost.Load(),
+	}
+}
+
+type progress struct {
+	total, sent, ok, lost atomic.Uint64
+}
+
+func (p *progress) reset(total uint64) {
+	p.total.Store(total)
+	p.sent.Store(0)
+	p.ok.Store(0)
+	p.lost.Store(0)
+}
+
+func (p *progress) add(o Outcome) {
+	if o == OK {
+		p.ok.Add(1)
+	} else {
+		p.lost.Add(1)
+	}
+}

@@ -1,0 +1,123 @@
+package load
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults for the zero fields of [Config].
+const (
+	DefaultConns          = 8                      // persistent connections of the steady load
+	DefaultRequestTimeout = 10 * time.Second       // per request, from its intended time
+	DefaultIdle           = 4                      // idle connections per stopped replica
+	DefaultHalfSent       = 4                      // half-sent requests per stopped replica
+	DefaultSlowBody       = 2                      // slow-body POSTs per stopped replica
+	DefaultHalfSentAfter  = 300 * time.Millisecond // headers complete this long after SIGTERM
+	DefaultIdleAfter      = 1 * time.Second        // idle connections send this long after SIGTERM
+	DefaultSlowBodyFor    = 500 * time.Millisecond // slow bodies trickle over this long after SIGTERM
+)
+
+// Client implementations for [Config.Client].
+const (
+	ClientRaw = "raw" // the package's own HTTP/1.1 client: never retries
+	ClientGo  = "go"  // net/http's Transport, with its automatic retries
+)
+
+// Config describes one load run. Only Rate and Duration must be set: every
+// other zero field means the Default* constant named in its doc.
+type Config struct {
+	// Rate is the constant arrival rate in requests per second. It must be
+	// > 0; zero is a usage error, not "as fast as possible".
+	Rate float64
+	// Duration is how long requests are scheduled; it must be > 0. The run
+	// then waits for outstanding requests, at most RequestTimeout longer.
+	Duration time.Duration
+	// Conns is the number of connections the steady load is spread over,
+	// which bounds its concurrency: a request that comes due while all are
+	// busy waits its turn, and the wait counts in its latency. 0 means
+	// DefaultConns; negative is a usage error.
+	Conns int
+	// NoReuse dials a new connection for every request (and closes it after
+	// the response) instead of keeping Conns persistent connections.
+	NoReuse bool
+	// PostRatio in [0, 1] is the share of steady requests sent as POST with
+	// a small body; the rest are GET. The mix is deterministic: request n is
+	// a POST when floor((n+1)*PostRatio) > floor(n*PostRatio), so 0.25 makes
+	// every 4th request a POST.
+	PostRatio float64
+	// RequestTimeout bounds each request, counted from its intended send
+	// time (so time queued for a busy connection counts): a request without
+	// a complete response by then is a Timeout. 0 means
+	// DefaultRequestTimeout; negative is a usage error.
+	RequestTimeout time.Duration
+	// Client selects the HTTP client: ClientRaw ("" too) or ClientGo.
+	Client string
+
+	// The hard cases set up by [Client.BeforeStop] on each replica about to
+	// be stopped: numbers of connections, 0 meaning the Default* constant
+	// and a negative number none at all.
+	Idle, HalfSent, SlowBody int
+	// Delays after the SIGTERM (the time given to [Client.AfterStop]): 0
+	// means the Default* constant; negative is a usage error.
+	HalfSentAfter time.Duration // when half-sent headers are completed
+	IdleAfter     time.Duration // when idle connections send their request
+	SlowBodyFor   time.Duration // how long slow bodies trickle
+}
+
+// withDefaults returns cfg with zero fields set to the defaults, or a usage
+// error wrapping ErrConfig.
+func (cfg Config) withDefaults() (Config, error) {
+	if err := (Schedule{Rate: cfg.Rate, Duration: cfg.Duration}).Validate(); err != nil {
+		return cfg, err
+	}
+	if cfg.Conns < 0 {
+		return cfg, fmt.Errorf("%w: conns %d is negative", ErrConfig, cfg.Conns)
+	}
+	if !(cfg.PostRatio >= 0 && cfg.PostRatio <= 1) {
+		return cfg, fmt.Errorf("%w: post ratio %v is not in [0, 1]", ErrConfig, cfg.PostRatio)
+	}
+	switch cfg.Client {
+	case "":
+		cfg.Client = ClientRaw
+	case ClientRaw, ClientGo:
+	default:
+		return cfg, fmt.Errorf("%w: client %q is neither %q nor %q", ErrConfig, cfg.Client, ClientRaw, ClientGo)
+	}
+	def := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		} else if *p < 0 {
+			*p = 0
+		}
+	}
+	def(&cfg.Conns, DefaultConns)
+	def(&cfg.Idle, DefaultIdle)
+	def(&cfg.HalfSent, DefaultHalfSent)
+	def(&cfg.SlowBody, DefaultSlowBody)
+	for _, d := range []struct {
+		p    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&cfg.RequestTimeout, DefaultRequestTimeout, "request timeout"},
+		{&cfg.HalfSentAfter, DefaultHalfSentAfter, "half-sent delay"},
+		{&cfg.IdleAfter, DefaultIdleAfter, "idle delay"},
+		{&cfg.SlowBodyFor, DefaultSlowBodyFor, "slow-body duration"},
+	} {
+		if *d.p < 0 {
+			return cfg, fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, *d.p)
+		}
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+	}
+	return cfg, nil
+}
+
+// isPost reports whether steady request n is a POST for the given ratio.
+func isPost(n uint64, ratio float64) bool {
+	if ratio <= 0 {
+		return false
+	}
+	return uint64(float64(n+1)*ratio) > uint64(float64(n)*ratio)
+}

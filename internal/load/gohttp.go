@@ -1,0 +1,141 @@
+package load
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The ClientGo mode: the steady load goes through net/http's Transport, to
+// show what a typical Go client sees. The Transport retries an idempotent
+// request (GET) once on a reused connection that failed before any response
+// byte, so losses the raw client records can vanish here.
+
+// goConn is a Transport connection carrying its number and replica.
+type goConn struct {
+	net.Conn
+	id      uint32
+	replica int32
+}
+
+// goReq is per-request state the dialer and the trace fill in.
+type goReq struct {
+	mu      sync.Mutex // the dial may outlive RoundTrip on another goroutine
+	conn    *goConn    // the connection the request got
+	reused  bool
+	dialID  uint32 // the last dial attempt made for this request
+	replica int32
+	dialed  bool
+}
+
+type goReqKey struct{}
+
+func (r *run) newTransport() *http.Transport {
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			id := r.connID.Add(1)
+			ep, ok := r.c.target.Pick()
+			if gr, _ := ctx.Value(goReqKey{}).(*goReq); gr != nil {
+				gr.mu.Lock()
+				gr.dialed, gr.dialID, gr.replica = true, id, -1
+				if ok {
+					gr.replica = ep.Replica
+				}
+				gr.mu.Unlock()
+			}
+			if !ok {
+				return nil, errNoEndpoint
+			}
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, "tcp", ep.Addr)
+			if err != nil {
+				return nil, err
+			}
+			return &goConn{Conn: nc, id: id, replica: ep.Replica}, nil
+		},
+		MaxIdleConns:        r.cfg.Conns,
+		MaxIdleConnsPerHost: r.cfg.Conns,
+		MaxConnsPerHost:     r.cfg.Conns,
+		DisableKeepAlives:   r.cfg.NoReuse,
+		DisableCompression:  true,
+		IdleConnTimeout:     r.cfg.Duration + r.cfg.RequestTimeout,
+	}
+}
+
+// doGo sends the request described by res through the Transport.
+func (r *run) doGo(res *Result, deadline time.Time) {
+	now := time.Now()
+	res.Sent = r.since(now)
+	if !now.Before(deadline) {
+		res.Done, res.Outcome = res.Sent, Timeout
+		return
+	}
+	gr := &goReq{replica: -1}
+	ctx, cancel := context.WithDeadline(r.ctx, deadline)
+	defer cancel()
+	ctx = context.WithValue(ctx, goReqKey{}, gr)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			gr.mu.Lock()
+			defer gr.mu.Unlock()
+			gr.conn, _ = info.Conn.(*goConn)
+			gr.reused = info.Reused
+		},
+	})
+	method, url := http.MethodGet, "http://drain/"
+	var body io.Reader
+	if res.Post {
+		method, body = http.MethodPost, strings.NewReader(postBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		res.Done, res.Outcome = r.since(time.Now()), Other
+		return
+	}
+	req.Header.Set("User-Agent", "drain-load")
+	resp, err := r.tr.RoundTrip(req)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	res.Done = r.since(time.Now())
+	gr.mu.Lock()
+	if gr.conn != nil {
+		res.Conn, res.Replica, res.NewConn = gr.conn.id, gr.conn.replica, !gr.reused
+	} else if gr.dialed {
+		res.Conn, res.Replica, res.NewConn = gr.dialID, gr.replica, true
+	}
+	gr.mu.Unlock()
+	if err != nil {
+		res.Outcome = classifyGo(err)
+		return
+	}
+	res.Status = uint16(resp.StatusCode)
+	res.Outcome = statusOutcome(resp.StatusCode)
+	res.ConnClose = resp.Close
+}
+
+// classifyGo is classify plus the Transport's own errors that do not wrap
+// the cause. Matching their text is the one place this package reads an
+// error string: net/http exports no value for them.
+func classifyGo(err error) Outcome {
+	o := classify(err)
+	if o != Other {
+		return o
+	}
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "server closed idle connection"),
+		strings.Contains(s, "server sent GOAWAY"),
+		strings.Contains(s, "transport connection broken"):
+		return EOF
+	case strings.Contains(s, "connection reset"), strings.Contains(s, "broken pipe"):
+		return Reset
+	}
+	return Other
+}
