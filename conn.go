@@ -1,0 +1,150 @@
+package drain
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Why closed: counted in [Stats].
+const (
+	closedByPeer   = iota // the client closed, or net/http closed after "Connection: close"
+	closedIdle            // the idle policy closed it
+	closedForced          // the deadline or a second signal closed it
+	numCloseReasons
+)
+
+// trackedConn wraps every accepted connection. It knows what net/http does
+// not tell through ConnState: whether any byte of a next request has arrived
+// while the connection counts as idle, and whether net/http is blocked
+// waiting for one (so nothing is buffered in user space).
+type trackedConn struct {
+	net.Conn
+	srv *server
+
+	reading atomic.Bool   // a Read is blocked in the kernel
+	bytes   atomic.Uint64 // bytes read so far
+	state   atomic.Int32  // last http.ConnState seen
+	h2      atomic.Bool   // speaks HTTP/2 (h2c preface seen, or ALPN "h2")
+
+	idleMark     atomic.Uint64 // bytes at the last transition to idle
+	idleSince    atomic.Int64  // unix nanos: last transition to idle, or accept
+	protoChecked atomic.Bool   // ALPN looked at (TLS only)
+
+	// guarded by srv.mu
+	reason  int  // why it was closed, once closing
+	closing bool // we decided to close it
+	finWait bool // net/http half-closed it after "Connection: close"
+	peerFin bool // and the client has closed its side since
+}
+
+var h2cPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	c.reading.Store(true)
+	n, err := c.Conn.Read(p)
+	c.reading.Store(false)
+	if n > 0 {
+		if c.bytes.Add(uint64(n)) == uint64(n) && n >= 3 && bytes.HasPrefix(h2cPreface, p[:min(n, len(h2cPreface))]) {
+			c.h2.Store(true)
+		}
+	}
+	return n, err
+}
+
+// CloseWrite lets net/http's "Connection: close" path send its FIN at once
+// (it looks for this method). While draining, it also waits for the client's
+// FIN so the drain can count the connection as finished without waiting for
+// net/http's fixed 500 ms lingering close.
+func (c *trackedConn) CloseWrite() error {
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok {
+		return nil
+	}
+	err := cw.CloseWrite()
+	if c.srv.d.phase.Load() >= int32(PhaseLameDuck) {
+		c.srv.mu.Lock()
+		c.finWait = true
+		c.srv.mu.Unlock()
+		c.srv.d.lingering.Add(1)
+		go c.awaitPeerFin()
+	}
+	return err
+}
+
+// awaitPeerFin reads what the client still sends until its FIN, bounded by
+// net/http's own lingering delay, then closes the socket.
+func (c *trackedConn) awaitPeerFin() {
+	defer c.srv.d.lingering.Done()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, err := io.Copy(io.Discard, c.Conn)
+	if err == nil { // io.Copy returns nil at EOF: the client closed
+		c.srv.mu.Lock()
+		c.peerFin = true
+		c.srv.mu.Unlock()
+		c.Conn.Close()
+		c.srv.d.poke()
+	}
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.srv.forget(c)
+	return err
+}
+
+// quiet reports whether an idle connection has received nothing of a next
+// request: net/http waits in Read, no byte arrived since it became idle, and
+// the kernel holds none. Call with srv.mu held.
+func (c *trackedConn) quiet() bool {
+	st := http.ConnState(c.state.Load())
+	if st != http.StateIdle && st != http.StateNew {
+		return false
+	}
+	if !c.reading.Load() || c.bytes.Load() != c.idleMark.Load() {
+		return false
+	}
+	return pendingBytes(c.Conn) == 0
+}
+
+// listener tracks every accepted connection and can be closed by the drain
+// independently of net/http.
+type listener struct {
+	net.Listener
+	srv       *server
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, srv: l.srv}
+	l.srv.track(tc)
+	return tc, nil
+}
+
+func (l *listener) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.Listener.Close() })
+	return l.closeErr
+}
+
+// unwrap maps what ConnState hands us (our conn, or a *tls.Conn over it) to
+// our conn.
+func unwrap(c net.Conn) (*trackedConn, *tls.Conn) {
+	switch c := c.(type) {
+	case *trackedConn:
+		return c, nil
+	case *tls.Conn:
+		tc, _ := c.NetConn().(*trackedConn)
+		return tc, c
+	}
+	return nil, nil
+}

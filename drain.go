@@ -1,0 +1,758 @@
+package drain
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults for the zero fields of [Options]. The drain command uses the same
+// constants as its flag defaults.
+const (
+	// DefaultKubernetesDelay is the propagation delay when the process runs
+	// in Kubernetes (KUBERNETES_SERVICE_HOST is set): long enough for
+	// kube-proxy on every node to drop the endpoint after the pod is deleted
+	// (about 1 s measured on one node; several on busy clusters).
+	DefaultKubernetesDelay = 5 * time.Second
+	// DefaultKeepAlive is the keep-alive timeout advertised and enforced
+	// when neither Options.KeepAlive nor http.Server.IdleTimeout is set. It
+	// is Node.js's server default.
+	DefaultKeepAlive = 5 * time.Second
+	// DefaultDeadline is how long after the drain began in-flight handlers'
+	// contexts are cancelled. With DefaultForceAfter it ends every drain
+	// within 25 s, inside Kubernetes' default 30 s grace period.
+	DefaultDeadline = 20 * time.Second
+	// DefaultForceAfter is how long after the deadline every remaining
+	// connection is closed.
+	DefaultForceAfter = 5 * time.Second
+	// DefaultCleanupTimeout bounds each step registered with OnShutdown.
+	DefaultCleanupTimeout = 5 * time.Second
+)
+
+// pollInterval is how often the closing phase looks at idle connections
+// while nothing else wakes it.
+const pollInterval = 5 * time.Millisecond
+
+var (
+	// ErrDeadline is returned by [Drainer.Run] when connections were still
+	// open at [Options.Deadline] and handler contexts had to be cancelled.
+	ErrDeadline = errors.New("drain: deadline reached before connections drained")
+	// ErrForced is returned by [Drainer.Run] when a second signal or
+	// [Drainer.Stop] call, or [Options.ForceAfter], closed connections that
+	// were still in use.
+	ErrForced = errors.New("drain: forced to close connections still in use")
+	// ErrRunOnce is returned by a second call to [Drainer.Run].
+	ErrRunOnce = errors.New("drain: Run called twice")
+)
+
+// Options configure a [Drainer]. The zero value is the lossless drain with
+// the documented defaults.
+type Options struct {
+	// Delay is the propagation delay (lame duck): after the drain begins the
+	// listeners keep accepting and every request is served, with
+	// "Connection: close", for this long, so that the endpoint removal can
+	// reach every load balancer. Zero means DefaultKubernetesDelay when the
+	// environment variable KUBERNETES_SERVICE_HOST is set and no delay
+	// otherwise; negative means no delay.
+	Delay time.Duration
+
+	// Quiet ends the delay early once no new connection has been accepted
+	// for this long since the drain began. It is safe when every router that
+	// could still send a new connection would have sent one within Quiet,
+	// for example one in-process load balancer with steady traffic; with
+	// many routers that update one by one it is not, so zero (the default)
+	// and negative values never end the delay early.
+	Quiet time.Duration
+
+	// Idle says when idle keep-alive connections are closed; see
+	// [IdlePolicy]. The zero value is IdleKeepAlive.
+	Idle IdlePolicy
+
+	// KeepAlive is the keep-alive timeout: advertised on every HTTP/1.1
+	// response as "Keep-Alive: timeout=N", used as http.Server.IdleTimeout
+	// when that is zero, and used by IdleKeepAlive. Zero means the server's
+	// IdleTimeout if set, else DefaultKeepAlive; negative means no hint and
+	// no idle timeout, which makes IdleKeepAlive behave as IdleOneMore.
+	KeepAlive time.Duration
+
+	// Deadline is how long after the drain began the contexts of in-flight
+	// handlers are cancelled. Zero means DefaultDeadline.
+	Deadline time.Duration
+
+	// ForceAfter is how long after Deadline every remaining connection is
+	// closed. Zero means DefaultForceAfter.
+	ForceAfter time.Duration
+
+	// CleanupTimeout bounds each step registered with OnShutdown. Zero means
+	// DefaultCleanupTimeout.
+	CleanupTimeout time.Duration
+
+	// Signals start the drain; a second one forces it. Nil means SIGTERM and
+	// SIGINT; an empty non-nil slice means no signals (use the context or
+	// Stop).
+	Signals []os.Signal
+
+	// Logger receives one record per phase. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// resolved returns o with every zero field replaced by its default.
+func (o Options) resolved() Options {
+	if o.Delay == 0 {
+		if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+			o.Delay = DefaultKubernetesDelay
+		}
+	}
+	o.Delay = max(o.Delay, 0)
+	o.Quiet = max(o.Quiet, 0)
+	if o.Deadline <= 0 {
+		o.Deadline = DefaultDeadline
+	}
+	if o.ForceAfter <= 0 {
+		o.ForceAfter = DefaultForceAfter
+	}
+	if o.CleanupTimeout <= 0 {
+		o.CleanupTimeout = DefaultCleanupTimeout
+	}
+	if o.Signals == nil {
+		o.Signals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// A Drainer serves one or more [http.Server]s and drains them together.
+// Create one with [New], register servers with [Drainer.Add] and cleanup
+// steps with [Drainer.OnShutdown], mount [Drainer.Ready], then call
+// [Drainer.Run] once. Its methods are safe for concurrent use.
+type Drainer struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex // guards servers, cleanups, ran
+	servers  []*server
+	cleanups []cleanup
+	ran      bool
+
+	phase      atomic.Int32
+	draining   chan struct{} // closed when the drain begins
+	stop       chan struct{} // closed by the first trigger
+	force      chan struct{} // closed by the second trigger
+	triggers   atomic.Int32
+	wake       chan struct{} // pokes the closing loop
+	lastAccept atomic.Int64  // unix nanos of the last accepted connection
+	drainStart atomic.Int64  // unix nanos
+	drainEnd   atomic.Int64
+	lingering  sync.WaitGroup
+}
+
+type cleanup struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// New returns a Drainer with the given options.
+func New(opts Options) *Drainer {
+	o := opts.resolved()
+	return &Drainer{
+		opts:     o,
+		log:      o.Logger,
+		draining: make(chan struct{}),
+		stop:     make(chan struct{}),
+		force:    make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// Add registers srv to be served and drained by Run. If ln is nil, Run
+// listens on srv.Addr (":http" if empty). If srv.TLSConfig has a certificate
+// source, connections are served with TLS (and HTTP/2 when srv.Protocols
+// allows it); otherwise in clear text, HTTP/2 too (h2c) when srv.Protocols
+// enables unencrypted HTTP/2.
+//
+// Add changes srv: it wraps Handler (adding the response headers of the
+// drain), chains ConnState and BaseContext, and sets IdleTimeout to the
+// keep-alive timeout when it is zero. Call Add before Run.
+func (d *Drainer) Add(srv *http.Server, ln net.Listener) {
+	s := &server{d: d, hs: srv, conns: make(map[*trackedConn]struct{})}
+	s.keepAlive = d.opts.KeepAlive
+	if s.keepAlive == 0 {
+		s.keepAlive = srv.IdleTimeout
+	}
+	if s.keepAlive == 0 {
+		s.keepAlive = DefaultKeepAlive
+	}
+	if s.keepAlive > 0 {
+		if srv.IdleTimeout == 0 {
+			srv.IdleTimeout = s.keepAlive
+		}
+		s.hint = []string{"timeout=" + strconv.Itoa(int(max(s.keepAlive/time.Second, 1)))}
+	}
+	h := srv.Handler
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	srv.Handler = &handler{d: d, h: h, hint: s.hint}
+	userState := srv.ConnState
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		s.connState(c, st)
+		if userState != nil {
+			userState(c, st)
+		}
+	}
+	userBase := srv.BaseContext
+	srv.BaseContext = func(l net.Listener) context.Context {
+		ctx := context.Background()
+		if userBase != nil {
+			ctx = userBase(l)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.cancels = append(s.cancels, cancel)
+		s.mu.Unlock()
+		return ctx
+	}
+	if ln != nil {
+		s.ln = &listener{Listener: ln, srv: s}
+	}
+	d.mu.Lock()
+	d.servers = append(d.servers, s)
+	d.mu.Unlock()
+}
+
+// OnShutdown registers a cleanup step (close a database pool, flush a
+// tracer) to run after every server has drained. Steps run one at a time in
+// reverse order of registration, each with a context that expires after
+// Options.CleanupTimeout. Their errors are joined into Run's result.
+func (d *Drainer) OnShutdown(name string, fn func(ctx context.Context) error) {
+	d.mu.Lock()
+	d.cleanups = append(d.cleanups, cleanup{name, fn})
+	d.mu.Unlock()
+}
+
+// Stop begins the drain, like a signal. A second call forces it: every
+// connection is closed at once. Stop reports whether this call began the
+// drain. It is safe to call at any time, also before Run and after Run
+// returned.
+func (d *Drainer) Stop() bool {
+	switch d.triggers.Add(1) {
+	case 1:
+		close(d.stop)
+		return true
+	case 2:
+		close(d.force)
+	}
+	return false
+}
+
+// Draining returns a channel closed when the drain begins. Long-lived
+// handlers (long polls, server-sent events, hijacked WebSockets) select on it
+// to finish on their own before the deadline.
+func (d *Drainer) Draining() <-chan struct{} { return d.draining }
+
+// Phase returns the current phase.
+func (d *Drainer) Phase() Phase { return Phase(d.phase.Load()) }
+
+// Ready returns the readiness handler: 200 while serving, 503 from the first
+// moment of the drain. Mount it where the readiness probe looks.
+func (d *Drainer) Ready() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if d.Phase() != PhaseServing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("draining\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+// Live returns the liveness handler: 200 until the process exits, so the
+// kubelet never restarts a pod for draining.
+func (d *Drainer) Live() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+// ListenAndServe serves srv with a Drainer using opts until SIGTERM or
+// SIGINT, then drains it. It returns nil after a clean drain; see
+// [Drainer.Run] for the errors.
+func ListenAndServe(srv *http.Server, opts Options) error {
+	d := New(opts)
+	d.Add(srv, nil)
+	return d.Run(context.Background())
+}
+
+// Run listens (for servers added without a listener), serves every server,
+// and waits for a signal from Options.Signals, ctx's cancellation or a
+// [Drainer.Stop] call. Then it drains all servers together through the
+// phases of [Phase] and runs the cleanup steps.
+//
+// Run returns nil when every connection closed before the deadline and
+// every cleanup succeeded; [ErrDeadline] when handler contexts had to be
+// cancelled; [ErrForced] (joined with ErrDeadline when both hold) when
+// connections still in use were closed; a listen error before serving; or a
+// serve error of one server after draining the others. No goroutine of Run
+// survives it, except net/http's own connection goroutines finishing their
+// fixed 500 ms lingering close on sockets the drain already closed.
+//
+// A Drainer runs once; a second call returns [ErrRunOnce].
+func (d *Drainer) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.ran {
+		d.mu.Unlock()
+		return ErrRunOnce
+	}
+	d.ran = true
+	servers := append([]*server(nil), d.servers...)
+	d.mu.Unlock()
+
+	for i, s := range servers {
+		if err := s.listen(); err != nil {
+			for _, o := range servers[:i] {
+				o.ln.Close()
+			}
+			return err
+		}
+	}
+
+	sig := make(chan os.Signal, 2)
+	if len(d.opts.Signals) > 0 {
+		signal.Notify(sig, d.opts.Signals...)
+		defer signal.Stop(sig)
+	}
+
+	var serving sync.WaitGroup
+	serveErr := make(chan error, len(servers))
+	for _, s := range servers {
+		serving.Go(func() {
+			if err := s.serve(); err != nil {
+				serveErr <- err
+				d.poke()
+			}
+		})
+	}
+
+	var failed error
+	cause := ""
+	select {
+	case <-ctx.Done():
+		cause = "context: " + context.Cause(ctx).Error()
+	case s := <-sig:
+		cause = "signal: " + s.String()
+	case <-d.stop:
+		cause = "Stop"
+	case failed = <-serveErr:
+		cause = "serve error: " + failed.Error()
+	}
+	// A signal or Stop after this point forces.
+	d.triggers.CompareAndSwap(0, 1)
+	go func() {
+		select {
+		case <-sig:
+			d.Stop()
+			d.Stop()
+		case <-d.force:
+		}
+	}()
+
+	err := d.drain(servers, cause)
+	serving.Wait()
+	if failed == nil {
+		select {
+		case failed = <-serveErr:
+		default:
+		}
+	}
+	d.Stop()
+	d.Stop() // release the signal goroutine above
+	if failed != nil {
+		err = errors.Join(failed, err)
+	}
+	return err
+}
+
+// drain runs the phases; called once by Run's goroutine, which owns them.
+func (d *Drainer) drain(servers []*server, cause string) error {
+	start := time.Now()
+	d.drainStart.Store(start.UnixNano())
+	d.phase.Store(int32(PhaseLameDuck))
+	close(d.draining)
+	d.log.Info("drain: lame duck", "cause", cause, "delay", d.opts.Delay, "idle_policy", d.opts.Idle.String(), "conns", d.stats(servers).Conns)
+
+	forced := false
+	if d.opts.Delay > 0 {
+		forced = d.lameDuck(start)
+	}
+
+	d.phase.Store(int32(PhaseClosing))
+	for _, s := range servers {
+		s.ln.Close()
+	}
+	closingAt := time.Now()
+	st := d.stats(servers)
+	d.log.Info("drain: listeners closed", "after", closingAt.Sub(start).Round(time.Millisecond), "conns", st.Conns, "active", st.Active, "idle", st.Idle, "new", st.New, "hijacked", st.Hijacked, "http2", st.HTTP2)
+
+	deadline := start.Add(d.opts.Deadline)
+	forceAt := deadline.Add(d.opts.ForceAfter)
+	var shutdowns sync.WaitGroup
+	shutCtx, cancelShut := context.WithCancel(context.Background())
+	defer cancelShut()
+	hitDeadline := false
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for !forced {
+		now := time.Now()
+		pending := 0
+		for _, s := range servers {
+			n, onlyH2 := s.sweep(now, closingAt, deadline)
+			pending += n
+			if onlyH2 && !s.shutdownStarted {
+				// Only HTTP/2 connections are left: Shutdown sends them
+				// GOAWAY without touching HTTP/1 connections.
+				s.shutdownStarted = true
+				shutdowns.Go(func() { _ = s.hs.Shutdown(shutCtx) })
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		if !hitDeadline && !now.Before(deadline) {
+			hitDeadline = true
+			d.phase.Store(int32(PhaseCancelling))
+			for _, s := range servers {
+				s.cancelHandlers()
+			}
+			st := d.stats(servers)
+			d.log.Warn("drain: deadline reached, cancelling handlers", "conns", st.Conns, "active", st.Active, "hijacked", st.Hijacked)
+		}
+		if !now.Before(forceAt) {
+			forced = true
+			break
+		}
+		select {
+		case <-ticker.C:
+		case <-d.wake:
+		case <-d.force:
+			forced = true
+		}
+	}
+	if forced {
+		st := d.stats(servers)
+		d.log.Warn("drain: forcing close", "conns", st.Conns)
+		for _, s := range servers {
+			s.closeAll(closedForced)
+		}
+	}
+	cancelShut()
+	for _, s := range servers {
+		s.cancelHandlers()
+		_ = s.hs.Close()
+	}
+	shutdowns.Wait()
+	d.lingering.Wait()
+
+	d.phase.Store(int32(PhaseCleanup))
+	cerr := d.runCleanups()
+	end := time.Now()
+	d.drainEnd.Store(end.UnixNano())
+	d.phase.Store(int32(PhaseDone))
+	st = d.stats(servers)
+	d.log.Info("drain: done", "duration", end.Sub(start).Round(time.Millisecond), "accepted", st.Accepted,
+		"closed_by_peer", st.ClosedByPeer, "closed_idle", st.ClosedIdle, "closed_forced", st.ClosedForced,
+		"deadline", hitDeadline, "forced", forced)
+
+	var err error
+	if hitDeadline {
+		err = ErrDeadline
+	}
+	if forced && st.ClosedForced > 0 {
+		err = errors.Join(ErrForced, err)
+	}
+	return errors.Join(err, cerr)
+}
+
+// lameDuck waits out the propagation delay; it reports whether a second
+// trigger forced the drain meanwhile.
+func (d *Drainer) lameDuck(start time.Time) bool {
+	end := time.NewTimer(d.opts.Delay)
+	defer end.Stop()
+	var quiet <-chan time.Time
+	if d.opts.Quiet > 0 {
+		t := time.NewTicker(max(d.opts.Quiet/8, time.Millisecond))
+		defer t.Stop()
+		quiet = t.C
+	}
+	for {
+		select {
+		case <-end.C:
+			return false
+		case <-d.force:
+			return true
+		case now := <-quiet:
+			last := max(start.UnixNano(), d.lastAccept.Load())
+			if now.Sub(time.Unix(0, last)) >= d.opts.Quiet {
+				d.log.Info("drain: delay ended early", "quiet", d.opts.Quiet, "after", now.Sub(start).Round(time.Millisecond))
+				return false
+			}
+		}
+	}
+}
+
+func (d *Drainer) runCleanups() error {
+	d.mu.Lock()
+	steps := append([]cleanup(nil), d.cleanups...)
+	d.mu.Unlock()
+	var errs []error
+	for i := len(steps) - 1; i >= 0; i-- {
+		c := steps[i]
+		ctx, cancel := context.WithTimeout(context.Background(), d.opts.CleanupTimeout)
+		t := time.Now()
+		err := runStep(ctx, c.fn)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("drain: cleanup %q: %w", c.name, err))
+		}
+		d.log.Info("drain: cleanup", "step", c.name, "duration", time.Since(t).Round(time.Millisecond), "err", err)
+	}
+	return errors.Join(errs...)
+}
+
+// runStep bounds a step that ignores its context: it returns when ctx
+// expires even if fn does not (fn's goroutine then finishes on its own).
+func runStep(ctx context.Context, fn func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (d *Drainer) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// handler adds the drain's response headers before the user's handler runs.
+type handler struct {
+	d    *Drainer
+	h    http.Handler
+	hint []string
+}
+
+var closeHeader = []string{"close"}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.d.phase.Load() != int32(PhaseServing) {
+		// net/http closes the connection after this response; HTTP/2
+		// turns it into a graceful GOAWAY for the connection.
+		w.Header()["Connection"] = closeHeader
+	} else if h.hint != nil && r.ProtoMajor == 1 {
+		w.Header()["Keep-Alive"] = h.hint
+	}
+	h.h.ServeHTTP(w, r)
+}
+
+// server is one http.Server under a Drainer.
+type server struct {
+	d         *Drainer
+	hs        *http.Server
+	ln        *listener
+	tls       bool
+	keepAlive time.Duration
+	hint      []string
+
+	mu              sync.Mutex
+	conns           map[*trackedConn]struct{}
+	cancels         []context.CancelFunc
+	accepted        uint64
+	closed          [numCloseReasons]uint64
+	shutdownStarted bool // owned by the drain goroutine
+}
+
+func (s *server) listen() error {
+	if s.ln == nil {
+		addr := s.hs.Addr
+		if addr == "" {
+			addr = ":http"
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("drain: listen on %s: %w", addr, err)
+		}
+		s.ln = &listener{Listener: l, srv: s}
+	}
+	if c := s.hs.TLSConfig; c != nil && (len(c.Certificates) > 0 || c.GetCertificate != nil || c.GetConfigForClient != nil) {
+		s.tls = true
+	}
+	return nil
+}
+
+func (s *server) serve() error {
+	var l net.Listener = s.ln
+	if s.tls {
+		cfg := s.hs.TLSConfig.Clone()
+		p := s.hs.Protocols
+		if p == nil || p.HTTP2() {
+			cfg.NextProtos = appendMissing(cfg.NextProtos, "h2")
+		}
+		cfg.NextProtos = appendMissing(cfg.NextProtos, "http/1.1")
+		s.hs.TLSConfig = cfg
+		l = tls.NewListener(s.ln, cfg)
+	}
+	err := s.hs.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func appendMissing(list []string, v string) []string {
+	for _, x := range list {
+		if x == v {
+			return list
+		}
+	}
+	return append(list, v)
+}
+
+func (s *server) track(c *trackedConn) {
+	now := time.Now().UnixNano()
+	s.d.lastAccept.Store(now)
+	c.idleSince.Store(now)
+	c.state.Store(int32(http.StateNew))
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.accepted++
+	s.mu.Unlock()
+}
+
+func (s *server) forget(c *trackedConn) {
+	s.mu.Lock()
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		reason := closedByPeer
+		if c.closing {
+			reason = c.reason
+		}
+		s.closed[reason]++
+	}
+	s.mu.Unlock()
+	if s.d.phase.Load() >= int32(PhaseLameDuck) {
+		s.d.poke()
+	}
+}
+
+// connState is chained in front of the user's http.Server.ConnState. It runs
+// on every request's state changes, so it takes no lock on the hot path.
+func (s *server) connState(nc net.Conn, st http.ConnState) {
+	c, tc := unwrap(nc)
+	if c == nil {
+		return
+	}
+	switch st {
+	case http.StateIdle:
+		c.idleMark.Store(c.bytes.Load())
+		c.idleSince.Store(time.Now().UnixNano())
+	case http.StateClosed:
+		c.state.Store(int32(st))
+		s.forget(c)
+		return
+	}
+	if tc != nil && (st == http.StateActive || st == http.StateIdle) && c.protoChecked.CompareAndSwap(false, true) {
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			c.h2.Store(true)
+		}
+	}
+	c.state.Store(int32(st))
+	if st == http.StateIdle && s.d.phase.Load() >= int32(PhaseClosing) {
+		s.d.poke()
+	}
+}
+
+// sweep closes the idle HTTP/1 connections the policy says to close. It
+// returns how many connections are still pending and whether all of them
+// speak HTTP/2 (or are hijacked), so Shutdown can send GOAWAY safely.
+func (s *server) sweep(now, closingAt, deadline time.Time) (pending int, onlyH2 bool) {
+	var toClose []*trackedConn
+	h1 := 0
+	h2 := 0
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.finWait && c.peerFin {
+			continue
+		}
+		pending++
+		if c.h2.Load() {
+			h2++
+			continue
+		}
+		st := http.ConnState(c.state.Load())
+		if st == http.StateHijacked {
+			continue
+		}
+		h1++
+		if c.closing || (st != http.StateIdle && st != http.StateNew) {
+			continue
+		}
+		at := s.d.opts.Idle.closeIdleAt(time.Unix(0, c.idleSince.Load()), closingAt, deadline, s.keepAlive)
+		if !now.Before(at) && c.quiet() {
+			c.closing = true
+			c.reason = closedIdle
+			toClose = append(toClose, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range toClose {
+		c.Conn.Close()
+	}
+	return pending, h2 > 0 && h1 == 0
+}
+
+func (s *server) cancelHandlers() {
+	s.mu.Lock()
+	cancels := s.cancels
+	s.mu.Unlock()
+	for _, c := range cancels {
+		c()
+	}
+}
+
+func (s *server) closeAll(reason int) {
+	s.mu.Lock()
+	var all []*trackedConn
+	for c := range s.conns {
+		if c.finWait && c.peerFin {
+			continue
+		}
+		if !c.closing {
+			c.closing = true
+			c.reason = reason
+		}
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		c.Close()
+	}
+}

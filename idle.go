@@ -1,0 +1,82 @@
+package drain
+
+import "time"
+
+// An IdlePolicy says when the drain closes a keep-alive connection that is
+// idle: its last response is complete and not one byte of a next request has
+// arrived (neither read by the server nor waiting in the kernel's receive
+// queue). The zero value is [IdleKeepAlive].
+//
+// Closing an idle HTTP/1.1 connection always races a request the client may
+// have just sent: if the request is on the wire when the FIN leaves, the
+// client reads EOF or a reset and the request is lost. The only closes that
+// cannot race are those the client is told about in-band, by a response that
+// carries "Connection: close", or those the client initiates itself.
+type IdlePolicy int32
+
+const (
+	// IdleKeepAlive, the default, closes an idle connection once it has been
+	// idle for the keep-alive timeout ([Options.KeepAlive]), the same moment
+	// the server closes it in steady state. While serving, every response
+	// advertises "Keep-Alive: timeout=N", which Node.js, several other
+	// clients and every RFC 9112 pool that honours the hint use to retire the
+	// connection before N; and [http.Server.IdleTimeout] is set to match
+	// when the caller did not set it. So the drain adds no race that steady
+	// state does not already have, busy connections close at their next
+	// response (one more message), and quiet ones close at most N after
+	// their last request.
+	IdleKeepAlive IdlePolicy = iota
+
+	// IdleOneMore waits for one more request on every idle connection and
+	// answers it with "Connection: close"; connections that never send are
+	// closed at [Options.Deadline]. It loses nothing but makes the drain as
+	// long as the deadline whenever one client is quiet.
+	IdleOneMore
+
+	// IdleImmediate closes idle connections as soon as the listeners close,
+	// the way [http.Server.Shutdown] does (but never one that has received
+	// part of a request). It is fast and races requests in flight; it exists
+	// to compare against.
+	IdleImmediate
+)
+
+var idleNames = [...]string{"keepalive", "one-more", "immediate"}
+
+// String returns the policy's name: "keepalive", "one-more" or "immediate".
+func (p IdlePolicy) String() string {
+	if p >= 0 && int(p) < len(idleNames) {
+		return idleNames[p]
+	}
+	return "unknown"
+}
+
+// ParseIdlePolicy is the inverse of [IdlePolicy.String].
+func ParseIdlePolicy(s string) (IdlePolicy, bool) {
+	for i, n := range idleNames {
+		if n == s {
+			return IdlePolicy(i), true
+		}
+	}
+	return 0, false
+}
+
+// closeIdleAt reports when an idle HTTP/1 connection that has been idle since
+// since should be closed, given that listeners closed at closing and the hard
+// deadline is deadline.
+func (p IdlePolicy) closeIdleAt(since, closing, deadline time.Time, keepAlive time.Duration) time.Time {
+	switch p {
+	case IdleImmediate:
+		return closing
+	case IdleOneMore:
+		return deadline
+	default:
+		t := since.Add(keepAlive)
+		if t.Before(closing) {
+			return closing
+		}
+		if t.After(deadline) {
+			return deadline
+		}
+		return t
+	}
+}

@@ -1,0 +1,52 @@
+package drain
+
+// A Phase is one step of a drain. Phases only move forward, in the order of
+// the constants below; a drain may skip [PhaseCancelling] (nothing was left
+// at the deadline). [Drainer.Phase] reports the current one.
+type Phase int32
+
+const (
+	// PhaseServing is the normal state before a drain. Readiness answers
+	// 200. It leads to PhaseLameDuck when a signal arrives, the context
+	// given to [Drainer.Run] is cancelled, or [Drainer.Stop] is called.
+	PhaseServing Phase = iota
+
+	// PhaseLameDuck is the propagation delay ([Options.Delay]): readiness
+	// answers 503, the listeners still accept and every request is still
+	// served, but each HTTP/1.1 response carries "Connection: close" and each
+	// HTTP/2 response starts a graceful GOAWAY on its connection. It leads to
+	// PhaseClosing when the delay ends.
+	PhaseLameDuck
+
+	// PhaseClosing begins when the listeners close. In-flight requests run
+	// to completion and get "Connection: close"; idle keep-alive connections
+	// are closed as [Options.Idle] says; a connection that has received any
+	// byte of a request is never closed by the idle policy. Remaining HTTP/2
+	// connections get GOAWAY once no HTTP/1 connection is left. It leads to
+	// PhaseCleanup when no connection is left, or to PhaseCancelling at
+	// [Options.Deadline].
+	PhaseClosing
+
+	// PhaseCancelling begins at the deadline: the contexts of in-flight
+	// handlers are cancelled so they can return. [Options.ForceAfter] later
+	// every remaining connection (hijacked ones too) is closed. It leads to
+	// PhaseCleanup.
+	PhaseCancelling
+
+	// PhaseCleanup runs the steps registered with [Drainer.OnShutdown], in
+	// reverse order of registration. It leads to PhaseDone.
+	PhaseCleanup
+
+	// PhaseDone: [Drainer.Run] is returning or has returned.
+	PhaseDone
+)
+
+var phaseNames = [...]string{"serving", "lame-duck", "closing", "cancelling", "cleanup", "done"}
+
+// String returns the phase's name as used in logs and [Stats].
+func (p Phase) String() string {
+	if p >= 0 && int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return "unknown"
+}
