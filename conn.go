@@ -13,9 +13,9 @@ import (
 
 // Why closed: counted in [Stats].
 const (
-	closedByPeer   = iota // the client closed, or net/http closed after "Connection: close"
-	closedIdle            // the idle policy closed it
-	closedForced          // the deadline or a second signal closed it
+	closedByPeer = iota // the client closed, or net/http closed after "Connection: close"
+	closedIdle          // the idle policy closed it
+	closedForced        // the deadline or a second signal closed it
 	numCloseReasons
 )
 

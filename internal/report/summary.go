@@ -199,6 +199,9 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 	for _, r := range results {
 		nb = max(nb, bucketOf(r.Intended, bucket)+1)
 	}
+	for _, e := range events { // so every marker falls on the chart
+		nb = max(nb, bucketOf(e.At, bucket)+1)
+	}
 	s.Timeline = Timeline{Bucket: bucket, Counts: make(map[load.Outcome][]int)}
 	for _, o := range load.Outcomes() {
 		s.Timeline.Counts[o] = make([]int, nb)
