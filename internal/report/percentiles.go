@@ -27,7 +27,8 @@ type Percentiles struct {
 }
 
 // NewPercentiles computes percentiles of ds with an HDR histogram
-// (microsecond resolution, 3 significant figures; values under 1µs count as
+// (microsecond resolution, 3 significant figures, each percentile rounded up
+// to its bucket's highest value but never above Max; values under 1µs count as
 // 1µs, over an hour as an hour). Max is exact.
 func NewPercentiles(ds []time.Duration) Percentiles {
 	if len(ds) == 0 {
@@ -43,8 +44,10 @@ func NewPercentiles(ds []time.Duration) Percentiles {
 		// RecordValue fails only out of range, which the clamps rule out.
 		_ = h.RecordValue(us)
 	}
+	// A percentile is the highest value equivalent to the recorded one (the
+	// HDR convention), never more than the exact max.
 	at := func(q float64) time.Duration {
-		return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond
+		return min(time.Duration(h.ValueAtQuantile(q))*time.Microsecond, hi)
 	}
 	return Percentiles{
 		Count: len(ds),
