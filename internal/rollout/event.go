@@ -13,7 +13,7 @@ type EventKind uint8
 const (
 	Started         EventKind = iota // the process was started
 	Ready                            // the readiness probe passed; endpoint added
-	SIGTERM                          // SIGTERM sent (endpoint removal begins at the same moment)
+	SIGTERM                          // SIGTERM sent (endpoint removal began PreStop earlier, at the deletion moment)
 	EndpointRemoved                  // the removal reached the client (after propagation)
 	Killed                           // SIGKILL sent after the grace period
 	Exited                           // the process exited (ExitCode, Killed set)

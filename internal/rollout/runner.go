@@ -444,14 +444,20 @@ func (r *Runner) ready(ctx context.Context, p *proc) error {
 	if err := p.waitReady(ctx, &r.plan, r.client, started); err != nil {
 		return err
 	}
+	exited := false
 	r.emit(p, Ready, func(now time.Time, _ *Event) bool {
 		if p.gone {
+			exited = true
 			return false
 		}
 		r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
 		p.rep.Ready = now.Sub(r.t0)
 		return true
 	})
+	if exited { // between the probe and now
+		<-p.done
+		return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
+	}
 	return nil
 }
 
