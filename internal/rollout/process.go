@@ -61,7 +61,9 @@ func (p *proc) start(plan *Plan, stdout, stderr io.Writer) error {
 	}
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Env = append(append(os.Environ(), plan.Env...), "PORT="+port)
-	cmd.Stdout = stdout
+	if stdout != io.Discard {
+		cmd.Stdout = stdout // else /dev/null
+	}
 	cmd.Stderr = io.MultiWriter(stderr, p.stderr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// The whole group is killed when the leader exits, so the pipes close;

@@ -226,7 +226,7 @@ func TestExitedEarly(t *testing.T) {
 
 func TestNeverReady(t *testing.T) {
 	p := quick("-never-ready")
-	p.ReadyTimeout = 300 * time.Millisecond
+	p.ReadyTimeout = time.Second
 	r := New(p, time.Time{})
 	err := r.Start(context.Background())
 	r.Stop()
@@ -481,6 +481,41 @@ func TestCancelKillsEveryReplica(t *testing.T) {
 			}
 		case <-timeout:
 			t.Fatal("replicas not reaped 5s after cancel (they ignore SIGTERM; Grace is 10s)")
+		}
+	}
+	assertNothingLeft(t, pids(r)...)
+}
+
+func TestSecondStopForcesSIGKILL(t *testing.T) {
+	termed := make(chan struct{}, 2)
+	p := quick("-ignore-term")
+	p.StopTimeout = 10 * time.Second
+	p.OnEvent = func(ev Event) {
+		if ev.Kind == SIGTERM {
+			termed <- struct{}{}
+		}
+	}
+	r := New(p, time.Time{})
+	if err := r.Start(context.Background()); err != nil {
+		r.Stop()
+		t.Fatal(err)
+	}
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		r.Stop()
+	}()
+	<-termed
+	<-termed // the first Stop now waits up to StopTimeout
+	start := time.Now()
+	r.Stop()
+	if d := time.Since(start); d >= p.StopTimeout {
+		t.Errorf("second Stop took %v, want less than StopTimeout %v", d, p.StopTimeout)
+	}
+	<-first
+	for _, rep := range r.Replicas() {
+		if !rep.Killed {
+			t.Errorf("replica %d not killed by the second Stop: %+v", rep.Replica, rep)
 		}
 	}
 	assertNothingLeft(t, pids(r)...)
