@@ -82,6 +82,18 @@ func timelineSVG(s Summary) (string, error) {
 		names = append(names, o.String())
 		colors = append(colors, charts.ColorFromHex(outcomeColors[o]))
 	}
+	// Point i is bucket i's start, so the chart spans (n-1) buckets; when an
+	// event falls in the last bucket, hold the last counts one more bucket.
+	last := Never
+	for _, r := range s.Replicas {
+		last = max(last, r.SIGTERM, r.EndpointRemoved, r.Exit)
+	}
+	if last > time.Duration(n-1)*s.Timeline.Bucket {
+		for i := range values {
+			values[i] = append(values[i], values[i][n-1])
+		}
+		n++
+	}
 	labels := make([]string, n)
 	for i := range labels {
 		labels[i] = strconv.FormatFloat((time.Duration(i) * s.Timeline.Bucket).Seconds(), 'f', 1, 64)

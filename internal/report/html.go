@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-
-	"github.com/drainhttp/drain/internal/load"
 )
 
 // Section is one run on an HTML page.
@@ -67,15 +65,12 @@ type htmlPage struct {
 	Notes    []string
 	Sections []htmlSection
 	Markers  []markerStyle
-	Outcomes []htmlSwatch
 }
 
 type htmlRow struct {
 	Cells   []string
 	Verdict string
 }
-
-type htmlSwatch struct{ Name, Color string }
 
 type htmlSection struct {
 	Name    string
@@ -103,9 +98,6 @@ func newHTMLSection(name string, s Summary) (htmlSection, error) {
 
 func renderPage(w io.Writer, page htmlPage) error {
 	page.Markers = markerStyles
-	for _, o := range load.Outcomes() {
-		page.Outcomes = append(page.Outcomes, htmlSwatch{o.String(), outcomeColors[o]})
-	}
 	var b bytes.Buffer
 	if err := pageTemplate.Execute(&b, page); err != nil {
 		return fmt.Errorf("report: html: %w", err)
@@ -130,9 +122,8 @@ table.compare td:nth-child(-n+2), table.compare th:nth-child(-n+2) { text-align:
 .verdict { font-weight: bold; padding: 0 .4em; border-radius: 3px; }
 .lossless { color: #1a7f37; } .lossy, .failed { color: #c00000; } .killed { color: #9a6700; }
 .not-installed, .not-measured { color: #777; }
-figure { margin: 1em 0; } figure svg { width: 100%; height: auto; border: 1px solid #eee; }
+figure { margin: 1em 0; } figure > svg { width: 100%; height: auto; border: 1px solid #eee; }
 .legend { font-size: 13px; } .legend span { margin-right: 1.2em; white-space: nowrap; }
-.swatch { display: inline-block; width: 1em; height: .8em; vertical-align: middle; margin-right: .3em; }
 </style>
 </head>
 <body>
@@ -165,9 +156,7 @@ figure { margin: 1em 0; } figure svg { width: 100%; height: auto; border: 1px so
 <figure>
 {{.Chart}}
 <figcaption class="legend">
-{{- range $page.Outcomes}}<span><i class="swatch" style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}
-<br>
-{{- range $page.Markers}}<span><svg width="24" height="10" aria-hidden="true"><line x1="0" y1="5" x2="24" y2="5" stroke="{{.Color}}" stroke-width="{{.Width}}"{{if .Dash}} stroke-dasharray="{{.Dash}}"{{end}}/></svg> {{.Label}}</span>{{end}}
+<span>per replica rN:</span>{{range $page.Markers}}<span><svg width="24" height="10" aria-hidden="true"><line x1="0" y1="5" x2="24" y2="5" stroke="{{.Color}}" stroke-width="{{.Width}}"{{if .Dash}} stroke-dasharray="{{.Dash}}"{{end}}/></svg> {{.Label}}</span>{{end}}
 </figcaption>
 </figure>
 {{- end}}

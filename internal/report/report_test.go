@@ -274,7 +274,8 @@ func compareRows() []Row {
 	}
 }
 
-// golden compares got with testdata/name, or rewrites it under -update.
+// golden compares got with testdata/name, or rewrites it under -update. The
+// .html ones double as samples to open in a browser.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
@@ -330,9 +331,7 @@ func TestHTML(t *testing.T) {
 		t.Error("two renders of the same summary differ")
 	}
 	page := a.String()
-	if *update {
-		_ = os.WriteFile(filepath.Join("testdata", "summary.html"), a.Bytes(), 0o644)
-	}
+	golden(t, "summary.html", a.Bytes())
 	for _, want := range []string{"<!DOCTYPE html>", "<svg", "</svg>", "LOST 7 requests", "hello (stdlib)", "half-sent headers"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -395,9 +394,7 @@ func TestCompareHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	if *update {
-		_ = os.WriteFile(filepath.Join("testdata", "compare.html"), b.Bytes(), 0o644)
-	}
+	golden(t, "compare.html", b.Bytes())
 	if n := strings.Count(page, "<svg xmlns"); n != 2 {
 		t.Errorf("page has %d charts, want one per measured row (2)", n)
 	}
