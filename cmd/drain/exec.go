@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// usageError marks bad input: exit status 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// lostError marks a run that lost more requests than allowed: exit status 1.
+type lostError struct{ lost, allowed int }
+
+func (l lostError) Error() string {
+	return fmt.Sprintf("%d requests lost (allowed %d)", l.lost, l.allowed)
+}
+
+const rootUsage = `usage: drain <command> [flags]
+
+Commands:
+  hello     the reference hello-rest server, with a choice of shutdown strategy
+  test      start replicas of a server, put load on them, roll them, count every lost request
+  compare   run test against several servers and strategies, one table
+
+Run 'drain <command> -h' for a command's flags.
+`
+
+// exec runs one subcommand; main only maps its error to an exit status.
+func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, rootUsage)
+		return usagef("no command given")
+	}
+	var run func(context.Context, []string, io.Reader, io.Writer, io.Writer) error
+	switch args[0] {
+	case "hello":
+		run = runHello
+	case "test":
+		run = runTest
+	case "compare":
+		run = runCompare
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, rootUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, rootUsage)
+		return usagef("unknown command %q", args[0])
+	}
+	err := run(ctx, args[1:], stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// newFlags returns a FlagSet that reports errors instead of exiting.
+func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, strings.TrimLeft(usage, "\n"))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args and turns a flag error into a usage error.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}

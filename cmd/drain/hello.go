@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/drainhttp/drain"
+	"github.com/drainhttp/drain/internal/hello"
+)
+
+const helloUsage = `
+usage: drain hello [flags]
+
+The background article's hello-rest service: GET / and POST / answer
+"Hello, World!" after the request delay; GET /health is readiness (503 while
+draining in the drain modes). --shutdown picks what happens on SIGTERM:
+  drain      the drain library with its defaults
+  immediate  the library with the immediate hang-up idle policy
+  stdlib     http.Server.Shutdown with a grace of twice the delay (the article's Go example)
+  none       no handler: the signal ends the process
+
+Flags:
+`
+
+func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("hello", helloUsage, stderr)
+	defAddr := "127.0.0.1:8080"
+	if p := os.Getenv("PORT"); p != "" {
+		defAddr = net.JoinHostPort("127.0.0.1", p)
+	}
+	defDelay := 0.0
+	if v := os.Getenv("HELLO_REST_REQUEST_DELAY"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return usagef("HELLO_REST_REQUEST_DELAY=%q: want a non-negative number of seconds", v)
+		}
+		defDelay = f
+	}
+	addr := fs.String("addr", defAddr, "listen address (default from $PORT)")
+	delay := fs.Float64("delay", defDelay, "seconds each request takes (default from $HELLO_REST_REQUEST_DELAY)")
+	mode := fs.String("shutdown", "drain", "shutdown strategy: drain, immediate, stdlib or none")
+	lameDuck := fs.Duration("lame-duck", 0, "drain modes: propagation delay (0: the library default, "+drain.DefaultKubernetesDelay.String()+" in Kubernetes, else none; negative: none)")
+	keepAlive := fs.Duration("keepalive", 0, "drain modes: keep-alive timeout (0: "+drain.DefaultKeepAlive.String()+")")
+	deadline := fs.Duration("deadline", 0, "drain modes: handler deadline (0: "+drain.DefaultDeadline.String()+")")
+	quiet := fs.Duration("quiet", 0, "drain modes: end the propagation delay after this long without a new connection (0: never)")
+	verbose := fs.Bool("v", false, "log each drain phase to stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("hello takes no arguments, got %q", fs.Args())
+	}
+	m, err := hello.ParseMode(*mode)
+	if err != nil {
+		return usageError{err}
+	}
+	if *delay < 0 {
+		return usagef("--delay %v: want a non-negative number of seconds", *delay)
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("hello: %w (is another server on that port? pick one with --addr or $PORT)", err)
+	}
+	fmt.Fprintf(stdout, "hello-rest listening on http://%s (shutdown=%s)\n", ln.Addr(), m)
+	err = hello.Serve(ctx, ln, hello.Config{
+		Mode:  m,
+		Delay: time.Duration(*delay * float64(time.Second)),
+		Log:   log,
+		Drain: drain.Options{Delay: *lameDuck, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
+	})
+	if errors.Is(err, drain.ErrDeadline) || errors.Is(err, drain.ErrForced) {
+		log.Warn("drain ended early", "err", err)
+		return fmt.Errorf("hello: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,43 @@
+// Command drain proves graceful shutdown by measurement: a reference
+// hello-rest server, a rolling-restart simulator that counts every lost
+// request, and a comparison across strategies and frameworks.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// hello handles its own signals (that is what it demonstrates).
+	if len(os.Args) > 1 && os.Args[1] == "hello" {
+		stop()
+		ctx = context.Background()
+	}
+	err := exec(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	var u usageError
+	var l lostError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
+		fmt.Fprintln(stderr, "drain:", u.err)
+		return 2
+	case errors.As(err, &l):
+		return 1 // the report already said it
+	default:
+		fmt.Fprintln(stderr, "drain:", err)
+		return 1
+	}
+}

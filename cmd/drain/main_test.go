@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// drainBin is the drain binary built for the end-to-end tests: replicas run
+// `drain hello` as real processes.
+var drainBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "drain-e2e")
+	if err != nil {
+		panic(err)
+	}
+	drainBin = filepath.Join(dir, "drain")
+	build := osexec.Command("go", "build", "-o", drainBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building drain: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	err := exec(context.Background(), args, strings.NewReader(""), &o, &e)
+	code = exitCode(err, &e)
+	return o.String(), e.String(), code
+}
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{nil, 2, "no command given"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"test"}, 2, "no COMMAND given"},
+		{[]string{"test", "--rate", "0", "--", "true"}, 2, "--rate 0: need a positive"},
+		{[]string{"test", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"test", "--post-ratio", "2", "--", "x"}, 2, "--post-ratio 2"},
+		{[]string{"test", "--client", "curl", "--", "x"}, 2, `--client "curl": use raw or go`},
+		{[]string{"test", "--", "/nonexistent/server"}, 2, "/nonexistent/server"},
+		{[]string{"hello", "--shutdown", "sometimes"}, 2, `unknown shutdown mode "sometimes"`},
+		{[]string{"hello", "extra"}, 2, "hello takes no arguments"},
+		{[]string{"help"}, 0, ""},
+		{[]string{"test", "-h"}, 0, "usage: drain test"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, stderr, code := run(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)
+			}
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr)
+			}
+		})
+	}
+}
+
+// summary is the part of the JSON report the end-to-end tests read.
+type summary struct {
+	Sent     int            `json:"sent"`
+	OK       int            `json:"ok"`
+	Lost     int            `json:"lost"`
+	Outcomes map[string]int `json:"outcomes"`
+	Replicas []struct {
+		DrainSeconds *float64 `json:"drain_seconds"`
+		ExitCode     *int     `json:"exit_code"`
+		Killed       bool     `json:"killed"`
+	} `json:"replicas"`
+	Kinds map[string]struct {
+		Sent     int `json:"sent"`
+		Survived int `json:"survived"`
+	} `json:"kinds"`
+}
+
+func testMode(t *testing.T, mode string, extra ...string) (summary, int) {
+	t.Helper()
+	args := append([]string{"test", "--json", "--rate", "400", "--conns", "16", "--warmup", "500ms", "--settle", "300ms"}, extra...)
+	args = append(args, "--", drainBin, "hello", "--shutdown", mode, "--delay", "0.05")
+	out, stderr, code := run(t, args...)
+	var s summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("exit %d, report not JSON: %v\nstdout:\n%s\nstderr:\n%s", code, err, out, stderr)
+	}
+	if s.Sent == 0 || s.Sent != s.OK+s.Lost {
+		t.Fatalf("sent %d ok %d lost %d: inconsistent", s.Sent, s.OK, s.Lost)
+	}
+	return s, code
+}
+
+func TestDrainModeLosesNothing(t *testing.T) {
+	s, code := testMode(t, "drain")
+	if s.Lost != 0 || code != 0 {
+		t.Errorf("drain mode lost %d (%v), exit %d", s.Lost, s.Outcomes, code)
+	}
+	for _, k := range []string{"idle", "halfsent", "slowbody"} {
+		if s.Kinds[k].Sent == 0 {
+			t.Errorf("hard case %s never exercised", k)
+		}
+	}
+	for i, r := range s.Replicas {
+		if r.Killed {
+			t.Errorf("replica %d killed", i)
+		}
+	}
+}
+
+func TestStdlibModeLoses(t *testing.T) {
+	s, code := testMode(t, "stdlib")
+	if s.Lost == 0 || code != 1 {
+		t.Fatalf("stdlib mode lost %d, exit %d: expected losses", s.Lost, code)
+	}
+	if s.Outcomes["refused"] == 0 {
+		t.Errorf("no refused connections: %v", s.Outcomes)
+	}
+	if s.Kinds["halfsent"].Survived == s.Kinds["halfsent"].Sent {
+		t.Errorf("half-sent headers all survived Shutdown: %+v", s.Kinds["halfsent"])
+	}
+	if s.Kinds["idle"].Survived == s.Kinds["idle"].Sent {
+		t.Errorf("idle connections all survived Shutdown: %+v", s.Kinds["idle"])
+	}
+}
+
+func TestNoneModeLosesInFlight(t *testing.T) {
+	s, _ := testMode(t, "none", "--allow-lost", "100000")
+	if s.Lost == 0 {
+		t.Fatalf("none mode lost nothing")
+	}
+	if s.Outcomes["eof"]+s.Outcomes["reset"] == 0 {
+		t.Errorf("no in-flight request cut: %v", s.Outcomes)
+	}
+}

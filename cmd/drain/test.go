@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/drainhttp/drain/internal/load"
+	"github.com/drainhttp/drain/internal/report"
+	"github.com/drainhttp/drain/internal/rollout"
+	"github.com/drainhttp/drain/internal/scenario"
+)
+
+const testUsage = `
+usage: drain test [flags] -- COMMAND [ARGS...]
+
+Starts --replicas replicas of COMMAND (each gets its port in $PORT and in
+every "{port}" of ARGS), waits until each is ready, puts open-loop load on
+them and replaces them one by one the way a Deployment with maxSurge 1 and
+maxUnavailable 0 does: start a new replica, wait until ready, then remove the
+old one from the endpoint list and send it SIGTERM at the same moment (after
+--prestop), the removal reaching the client after --propagation; SIGKILL
+after --grace. Every request is recorded and classified; the client never
+retries. Exit status: 0 when at most --allow-lost requests were lost, 1 when
+more were, 2 on bad usage or when the replicas could not start.
+
+Replicas run with KUBERNETES_SERVICE_HOST set (as in a pod) unless
+--pod-env=false, so libraries pick their in-cluster defaults.
+
+Flags:
+`
+
+// testFlags are the flags drain test and drain compare share.
+type testFlags struct {
+	replicas    int
+	readyPath   string
+	tcpReady    bool
+	prestop     time.Duration
+	propagation time.Duration
+	grace       time.Duration
+	warmup      time.Duration
+	settle      time.Duration
+	podEnv      bool
+
+	rate      float64
+	duration  time.Duration
+	conns     int
+	noReuse   bool
+	postRatio float64
+	idle      int
+	halfSent  int
+	slowBody  int
+	client    string
+	timeout   time.Duration
+}
+
+func (f *testFlags) register(fs interface {
+	IntVar(*int, string, int, string)
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	Float64Var(*float64, string, float64, string)
+}) {
+	fs.IntVar(&f.replicas, "replicas", rollout.DefaultReplicas, "replicas to run and replace")
+	fs.StringVar(&f.readyPath, "ready-path", rollout.DefaultReadyPath, "readiness probe path (HTTP GET, ready on 200)")
+	fs.BoolVar(&f.tcpReady, "tcp-ready", false, "readiness is a successful TCP dial instead of --ready-path")
+	fs.DurationVar(&f.prestop, "prestop", 0, "preStop sleep between endpoint removal and SIGTERM")
+	fs.DurationVar(&f.propagation, "propagation", rollout.DefaultPropagation, "how long the endpoint removal takes to reach the client (kube-proxy's lag)")
+	fs.DurationVar(&f.grace, "grace", rollout.DefaultGrace, "SIGKILL this long after SIGTERM (terminationGracePeriodSeconds)")
+	fs.DurationVar(&f.warmup, "warmup", rollout.DefaultWarmup, "load before the first restart")
+	fs.DurationVar(&f.settle, "settle", rollout.DefaultSettle, "load after each restart before the next")
+	fs.BoolVar(&f.podEnv, "pod-env", true, "set KUBERNETES_SERVICE_HOST for the replicas, as in a pod")
+	fs.Float64Var(&f.rate, "rate", 500, "requests per second (open loop)")
+	fs.DurationVar(&f.duration, "duration", 0, "how long to send (0: until every replaced replica has exited, plus --settle)")
+	fs.IntVar(&f.conns, "conns", load.DefaultConns, "persistent connections carrying the steady load")
+	fs.BoolVar(&f.noReuse, "no-reuse", false, "a new connection for every request")
+	fs.Float64Var(&f.postRatio, "post-ratio", 0.5, "share of requests sent as POST with a body")
+	fs.IntVar(&f.idle, "idle", load.DefaultIdle, "per restart: connections idle at SIGTERM that send once more later (-1: none)")
+	fs.IntVar(&f.halfSent, "half-sent", load.DefaultHalfSent, "per restart: connections half-way through request headers at SIGTERM (-1: none)")
+	fs.IntVar(&f.slowBody, "slow-body", load.DefaultSlowBody, "per restart: POSTs whose body trickles in across SIGTERM (-1: none)")
+	fs.StringVar(&f.client, "client", load.ClientRaw, "raw (never retries) or go (net/http's Transport, which retries idempotent requests silently)")
+	fs.DurationVar(&f.timeout, "timeout", load.DefaultRequestTimeout, "per-request timeout, from its intended send time")
+}
+
+func (f *testFlags) validate() error {
+	switch {
+	case f.replicas < 1:
+		return usagef("--replicas %d: need at least 1", f.replicas)
+	case !(f.rate > 0):
+		return usagef("--rate %v: need a positive number of requests per second", f.rate)
+	case f.duration < 0:
+		return usagef("--duration %v: need a positive duration, or 0 for automatic", f.duration)
+	case f.postRatio < 0 || f.postRatio > 1:
+		return usagef("--post-ratio %v: need a number between 0 and 1", f.postRatio)
+	case f.client != load.ClientRaw && f.client != load.ClientGo:
+		return usagef("--client %q: use raw or go", f.client)
+	case f.conns < 1:
+		return usagef("--conns %d: need at least 1", f.conns)
+	}
+	return nil
+}
+
+func (f *testFlags) spec(command []string, stderr io.Writer) scenario.Spec {
+	plan := rollout.Plan{
+		Command:     command,
+		Replicas:    f.replicas,
+		ReadyPath:   f.readyPath,
+		TCPReady:    f.tcpReady,
+		PreStop:     f.prestop,
+		Propagation: f.propagation,
+		Grace:       f.grace,
+		Warmup:      f.warmup,
+		Settle:      f.settle,
+	}
+	if f.prestop == 0 {
+		plan.PreStop = -1
+	}
+	if f.propagation == 0 {
+		plan.Propagation = -1
+	}
+	if f.podEnv {
+		plan.Env = []string{"KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=443"}
+	}
+	return scenario.Spec{
+		Plan: plan,
+		Load: load.Config{
+			Rate:           f.rate,
+			Duration:       f.duration,
+			Conns:          f.conns,
+			NoReuse:        f.noReuse,
+			PostRatio:      f.postRatio,
+			RequestTimeout: f.timeout,
+			Client:         f.client,
+			Idle:           f.idle,
+			HalfSent:       f.halfSent,
+			SlowBody:       f.slowBody,
+		},
+	}
+}
+
+func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("test", testUsage, stderr)
+	var f testFlags
+	f.register(fs)
+	jsonOut := fs.Bool("json", false, "print the report as JSON (schema: docs/report-schema.md)")
+	htmlOut := fs.String("html", "", "also write an HTML report with a timeline chart to this file")
+	resultsOut := fs.String("results", "", "also write every request's Result as JSON lines to this file")
+	allowLost := fs.Int("allow-lost", 0, "exit 1 when more requests than this were lost")
+	logOut := fs.String("log", "", "write the replicas' stdout and stderr to this file (default: discarded)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	command := fs.Args()
+	if len(command) == 0 {
+		fs.Usage()
+		return usagef("no COMMAND given: drain test [flags] -- COMMAND [ARGS...]")
+	}
+	spec := f.spec(command, stderr)
+	if *logOut != "" {
+		lf, err := os.Create(*logOut)
+		if err != nil {
+			return usagef("--log: %v", err)
+		}
+		defer lf.Close()
+		spec.Plan.Stdout, spec.Plan.Stderr = lf, lf
+	}
+	if isTerminal(stderr) {
+		spec.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s", line) }
+		defer fmt.Fprint(stderr, "\r\033[K")
+	}
+	run, err := scenario.Execute(ctx, spec)
+	if errors.Is(err, scenario.ErrSetup) {
+		return usageError{err}
+	}
+	if err != nil && run.Results == nil {
+		return err
+	}
+	sum := summarize("drain test", fs, run)
+	if err := writeReport(stdout, sum, *jsonOut); err != nil {
+		return err
+	}
+	if *htmlOut != "" {
+		if err := writeFile(*htmlOut, func(w io.Writer) error {
+			return report.WriteHTML(w, "drain test: "+strings.Join(command, " "), []report.Section{{Name: strings.Join(command, " "), Summary: sum}})
+		}); err != nil {
+			return err
+		}
+	}
+	if *resultsOut != "" {
+		if err := writeFile(*resultsOut, func(w io.Writer) error { return load.WriteJSONL(w, run.Results) }); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return err // cancelled: the partial report is out, the status says so
+	}
+	if run.RollErr != nil {
+		fmt.Fprintln(stderr, "drain: rollout:", run.RollErr)
+	}
+	if sum.Lost > *allowLost {
+		return lostError{sum.Lost, *allowLost}
+	}
+	if run.RollErr != nil {
+		return run.RollErr
+	}
+	return nil
+}
+
+func summarize(command string, fs interface{ Visit(func(*flagT)) }, run scenario.Run) report.Summary {
+	flags := map[string]string{}
+	fs.Visit(func(f *flagT) { flags[f.Name] = f.Value.String() })
+	meta := report.Meta{Command: command, Flags: flags, Start: run.Start, Duration: run.Duration, Version: version}
+	return report.Summarize(meta, run.Results, run.Events, nil)
+}
+
+func writeReport(w io.Writer, s report.Summary, asJSON bool) error {
+	if asJSON {
+		return report.WriteJSON(w, s)
+	}
+	return report.WriteTable(w, s)
+}
+
+// writeFile creates path and writes it with fn, returning the first error.
+func writeFile(path string, fn func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

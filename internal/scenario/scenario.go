@@ -1,0 +1,143 @@
+// Package scenario joins a rollout and a load run into one measured rolling
+// restart: replicas start, load runs against their endpoints, the rollout
+// replaces them one by one, and the Results and Events come back for a
+// report. It is what `drain test` and `drain compare` share.
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/drainhttp/drain/internal/load"
+	"github.com/drainhttp/drain/internal/rollout"
+)
+
+// Spec is one run.
+type Spec struct {
+	Plan rollout.Plan
+	Load load.Config
+
+	// Progress, if set, is called about every 200 ms with a one-line status.
+	Progress func(line string)
+}
+
+// Run is what happened.
+type Run struct {
+	Start    time.Time
+	Duration time.Duration
+	Results  []load.Result
+	Events   []rollout.Event
+	Replicas []rollout.ReplicaReport
+	// RollErr is the rollout's error after a successful start (a new
+	// replica that never became ready); the results are still valid.
+	RollErr error
+}
+
+// ErrSetup wraps failures to start the initial replicas: bad input, not a
+// measurement.
+var ErrSetup = errors.New("drain: replicas did not start")
+
+// Execute runs spec: start the replicas, run the load, roll every replica
+// while the load runs, stop everything. Every process it starts is reaped
+// before it returns, also when ctx is cancelled.
+func Execute(ctx context.Context, spec Spec) (Run, error) {
+	if len(spec.Plan.Command) == 0 {
+		return Run{}, fmt.Errorf("%w: no command given", ErrSetup)
+	}
+	if _, err := exec.LookPath(spec.Plan.Command[0]); err != nil {
+		return Run{}, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	t0 := time.Now()
+	r := rollout.New(spec.Plan, t0)
+	defer r.Stop()
+	if err := r.Start(ctx); err != nil {
+		return Run{}, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	client, err := load.NewClient(spec.Load, r.Endpoints())
+	if err != nil {
+		return Run{}, err
+	}
+
+	var wg sync.WaitGroup
+	var results []load.Result
+	var loadErr error
+	loadDone := make(chan struct{})
+	wg.Go(func() {
+		defer close(loadDone)
+		results, loadErr = client.Run(ctx)
+	})
+	if spec.Progress != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		wg.Go(func() { progress(stop, loadDone, t0, client, r, spec.Progress) })
+	}
+	rollErr := r.Roll(ctx, client)
+	if rollErr != nil && ctx.Err() != nil {
+		rollErr = nil // reported as the cancellation below
+	}
+	<-loadDone
+	r.Stop()
+	run := Run{
+		Start:    t0,
+		Duration: time.Since(t0),
+		Results:  results,
+		Events:   measured(r.Events(), r.Replicas()),
+		Replicas: r.Replicas(),
+		RollErr:  rollErr,
+	}
+	if loadErr != nil && !errors.Is(loadErr, context.Canceled) {
+		return run, loadErr
+	}
+	return run, ctx.Err()
+}
+
+// measured drops the end of the replicas that were still running when the
+// load ended: stopping them is cleanup, not part of the rollout measured.
+func measured(events []rollout.Event, reps []rollout.ReplicaReport) []rollout.Event {
+	rolled := map[int32]bool{}
+	for _, r := range reps {
+		rolled[r.Replica] = r.Original
+	}
+	out := events[:0:0]
+	for _, e := range events {
+		if !rolled[e.Replica] && e.Kind != rollout.Started && e.Kind != rollout.Ready {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func progress(stop, loadDone <-chan struct{}, t0 time.Time, c *load.Client, r *rollout.Runner, out func(string)) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-loadDone:
+			return
+		case <-t.C:
+		}
+		p := c.Progress()
+		terms := 0
+		for _, rep := range r.Replicas() {
+			if rep.SIGTERM >= 0 && rep.Original {
+				terms++
+			}
+		}
+		orig := 0
+		for _, rep := range r.Replicas() {
+			if rep.Original {
+				orig++
+			}
+		}
+		out(fmt.Sprintf("%5.1fs  restart %d/%d  sent %d/%d  ok %d  lost %d",
+			time.Since(t0).Seconds(), terms, orig, p.Sent, p.Total, p.OK, p.Lost))
+	}
+}
+
