@@ -140,4 +140,3 @@ func progress(stop, loadDone <-chan struct{}, t0 time.Time, c *load.Client, r *r
 			time.Since(t0).Seconds(), terms, orig, p.Sent, p.Total, p.OK, p.Lost))
 	}
 }
-
