@@ -449,3 +449,48 @@ func TestWriterErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestHTMLLongRun renders a minute at 200 requests/s with four restarts: the
+// markers must land inside the plot at their times.
+func TestHTMLLongRun(t *testing.T) {
+	var results []load.Result
+	for i := range 12000 {
+		at := time.Duration(i) * 5 * ms
+		o := load.OK
+		if i%997 == 0 {
+			o = load.Refused
+		}
+		results = append(results, load.Result{Intended: at, Done: at + 2*ms, Replica: int32(i % 4), Outcome: o, Status: 200})
+	}
+	var events []rollout.Event
+	for r := range int32(4) {
+		term := time.Duration(10+12*r) * time.Second
+		events = append(events,
+			rollout.Event{At: term, Replica: r, Kind: rollout.SIGTERM, Port: 8080 + int(r)},
+			rollout.Event{At: term + 500*ms, Replica: r, Kind: rollout.EndpointRemoved, Port: 8080 + int(r)},
+			rollout.Event{At: term + 5*time.Second, Replica: r, Kind: rollout.Exited, Port: 8080 + int(r)},
+		)
+	}
+	s := Summarize(Meta{}, results, events, nil)
+	var b bytes.Buffer
+	if err := WriteHTML(&b, "long", []Section{{Name: "long", Summary: s}}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	area, err := plotArea([]byte(page[strings.Index(page, "<svg xmlns"):]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := markerLine.FindAllStringSubmatch(page, -1)
+	if len(marks) != 12 {
+		t.Fatalf("%d markers, want 12", len(marks))
+	}
+	span := float64(s.Timeline.Len()-1) * s.Timeline.Bucket.Seconds()
+	for i, m := range marks {
+		x, _ := strconv.ParseFloat(m[3], 64)
+		want := area.left + (area.right-area.left)*events[i].At.Seconds()/span
+		if x < area.left || x > area.right || x-want > 1 || want-x > 1 {
+			t.Errorf("marker %d (%s) at x=%.1f, want %.1f in [%.0f, %.0f]", i, m[1], x, want, area.left, area.right)
+		}
+	}
+}
