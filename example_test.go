@@ -1,0 +1,100 @@
+package drain_test
+
+import (
+	"context"
+	"expvar"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/drainhttp/drain"
+)
+
+// The whole change to an existing net/http server: mount the readiness
+// handler and let a Drainer run the server.
+func Example() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+
+	d := drain.New(drain.Options{})
+	mux.Handle("/readyz", d.Ready())
+	mux.Handle("/livez", d.Live())
+	d.Add(&http.Server{Addr: "127.0.0.1:0", Handler: mux}, nil)
+
+	go d.Stop() // in production: SIGTERM
+	err := d.Run(context.Background())
+	fmt.Println("drained:", err)
+	// Output: drained: <nil>
+}
+
+// Gin, chi and echo routers are http.Handlers: hand one to the server.
+func ExampleListenAndServe() {
+	var router http.Handler = http.NotFoundHandler() // e.g. gin.Default()
+	srv := &http.Server{Addr: ":8080", Handler: router}
+	if err := drain.ListenAndServe(srv, drain.Options{}); err != nil {
+		slog.Error("drain", "err", err)
+	}
+}
+
+// A public API and an admin server drain together; cleanup steps run after
+// both, in reverse order.
+func ExampleDrainer_OnShutdown() {
+	d := drain.New(drain.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for range 2 { // api and admin
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		mux := http.NewServeMux()
+		mux.Handle("/readyz", d.Ready())
+		d.Add(&http.Server{Handler: mux}, ln)
+	}
+	d.OnShutdown("database", func(ctx context.Context) error { fmt.Println("close database"); return nil })
+	d.OnShutdown("tracer", func(ctx context.Context) error { fmt.Println("flush tracer"); return nil })
+	d.Stop()
+	fmt.Println(d.Run(context.Background()))
+	// Output:
+	// flush tracer
+	// close database
+	// <nil>
+}
+
+// A long-lived handler (server-sent events, long poll) ends on its own when
+// the drain begins, well before the deadline.
+func ExampleDrainer_Draining() {
+	d := drain.New(drain.Options{})
+	events := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-d.Draining():
+				io.WriteString(w, "event: bye\n\n")
+				return
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				io.WriteString(w, "event: tick\n\n")
+				w.(http.Flusher).Flush()
+			}
+		}
+	})
+	d.Add(&http.Server{Addr: ":8080", Handler: events}, nil)
+}
+
+// Stats are plain numbers: publish them with expvar, or copy them into a
+// metrics library.
+func ExampleDrainer_Stats() {
+	d := drain.New(drain.Options{})
+	expvar.Publish("drain", expvar.Func(func() any { return d.Stats() }))
+	fmt.Println(d.Stats().Phase)
+	// Output: serving
+}
+
+// The immediate hang-up policy, for comparison: fast, and it races requests
+// already on the wire.
+func ExampleIdlePolicy() {
+	p, ok := drain.ParseIdlePolicy("immediate")
+	fmt.Println(p == drain.IdleImmediate, ok, drain.IdlePolicy(0))
+	// Output: true true keepalive
+}

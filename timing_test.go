@@ -1,0 +1,144 @@
+package drain
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// pipeListener hands out in-memory connections, so a whole drain can run in
+// a synctest bubble, in virtual time.
+type pipeListener struct {
+	conns chan net.Conn
+	once  sync.Once
+	done  chan struct{}
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+
+func (l *pipeListener) dial() (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// TestPhaseTimeline checks the timeline of the defaults in virtual time: the
+// lame duck lasts exactly Delay, a quiet keep-alive connection closes exactly
+// KeepAlive after its last response, and Run returns then.
+func TestPhaseTimeline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := newPipeListener()
+		d := New(Options{Delay: 5 * time.Second, KeepAlive: 8 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
+		d.Add(&http.Server{Handler: hello}, ln)
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(context.Background()) }()
+
+		c, err := ln.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		c.Write([]byte(get))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.Header.Get("Keep-Alive") != "timeout=8" {
+			t.Fatalf("response %v, %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		idleFrom := time.Now()
+		time.Sleep(time.Second)
+		start := time.Now()
+		d.Stop()
+		synctest.Wait()
+		if got := d.Phase(); got != PhaseLameDuck {
+			t.Fatalf("phase %v right after Stop", got)
+		}
+		time.Sleep(5*time.Second - time.Nanosecond)
+		synctest.Wait()
+		if got := d.Phase(); got != PhaseLameDuck {
+			t.Fatalf("phase %v before the delay ended", got)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if got := d.Phase(); got != PhaseClosing {
+			t.Fatalf("phase %v when the delay ended", got)
+		}
+		if _, err := ln.dial(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("dial after the delay: %v", err)
+		}
+		// The quiet connection closes KeepAlive after its last response,
+		// within one poll interval.
+		_, err = br.ReadByte()
+		closedAt := time.Since(idleFrom)
+		if err == nil || closedAt < 8*time.Second || closedAt > 8*time.Second+2*pollInterval {
+			t.Errorf("idle connection closed after %v (err %v), want 8s", closedAt, err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		if el := time.Since(start); el > 7*time.Second+2*pollInterval {
+			t.Errorf("drain took %v", el)
+		}
+	})
+}
+
+// TestDeadlineTimeline: a handler that ignores its context keeps the drain
+// until Deadline (contexts cancelled) + ForceAfter (connection closed).
+func TestDeadlineTimeline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := newPipeListener()
+		d := New(Options{Deadline: 20 * time.Second, ForceAfter: 5 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
+		release := make(chan struct{})
+		cancelledAt := make(chan time.Duration, 1)
+		start := time.Now()
+		d.Add(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+			cancelledAt <- time.Since(start)
+			<-release
+		})}, ln)
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(context.Background()) }()
+		c, _ := ln.dial()
+		defer c.Close()
+		go c.Write([]byte(get))
+		synctest.Wait()
+		d.Stop()
+		err := <-errc
+		close(release)
+		if !errors.Is(err, ErrDeadline) || !errors.Is(err, ErrForced) {
+			t.Errorf("Run = %v, want ErrDeadline and ErrForced", err)
+		}
+		if at := <-cancelledAt; at != 20*time.Second {
+			t.Errorf("handler context cancelled after %v, want 20s", at)
+		}
+		if el := time.Since(start); el < 25*time.Second || el > 25*time.Second+2*pollInterval {
+			t.Errorf("forced after %v, want 25s", el)
+		}
+	})
+}
