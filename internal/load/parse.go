@@ -134,17 +134,19 @@ func (rr *respReader) readResponse() (h respHead, err error) {
 }
 
 func (rr *respReader) readHead() (respHead, error) {
+	searched := 0 // rr.buf[rr.r:][:searched] holds no end of head
 	for {
-		h, n, err := parseHead(rr.buf[rr.r:rr.w])
-		if err == nil {
+		if headEnd(rr.buf[rr.r:rr.w], searched) >= 0 {
+			h, n, err := parseHead(rr.buf[rr.r:rr.w])
 			rr.r += n
-			return h, nil
-		}
-		if err != errIncomplete {
 			return h, err
 		}
+		if rr.buffered() >= maxHeadSize {
+			return respHead{}, errMalformed
+		}
+		searched = rr.buffered()
 		if err := rr.fill(); err != nil {
-			return h, err
+			return respHead{}, err
 		}
 	}
 }
@@ -178,8 +180,10 @@ func (rr *respReader) discardToEOF() error {
 
 // line returns the next line without its line ending, consuming it.
 func (rr *respReader) line() ([]byte, error) {
+	searched := 0 // rr.buf[rr.r:][:searched] holds no '\n'
 	for {
-		if i := bytes.IndexByte(rr.buf[rr.r:rr.w], '\n'); i >= 0 {
+		if i := bytes.IndexByte(rr.buf[rr.r+searched:rr.w], '\n'); i >= 0 {
+			i += searched
 			l := rr.buf[rr.r : rr.r+i]
 			rr.r += i + 1
 			return trimCR(l), nil
@@ -187,6 +191,7 @@ func (rr *respReader) line() ([]byte, error) {
 		if rr.buffered() >= maxHeadSize {
 			return nil, errMalformed
 		}
+		searched = rr.buffered()
 		if err := rr.fill(); err != nil {
 			return nil, err
 		}
@@ -272,30 +277,33 @@ func trimCR(l []byte) []byte {
 	return l
 }
 
+// headEnd returns the length of the head at the start of b (up to and
+// including the empty line that ends it), or -1 if b holds no whole head.
+// The search starts near from: the caller knows b[:from] holds no end.
+func headEnd(b []byte, from int) int {
+	i := max(from-2, 0)
+	for {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+}
+
 // parseHead parses the response head (status line and header fields) at the
 // start of b and returns the number of bytes it used. It returns
 // errIncomplete while b does not hold the whole head yet, and errMalformed
 // for a head it cannot accept. It allocates nothing.
 func parseHead(b []byte) (h respHead, n int, err error) {
 	h.contentLength = -1
-	// Find the end of the head first, so that a head trickling in is not
-	// parsed again and again.
-	end := -1
-	for i := 0; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			break
-		}
-		i += j + 1
-		if i < len(b) && b[i] == '\n' {
-			end = i + 1
-			break
-		}
-		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
-			end = i + 2
-			break
-		}
-	}
+	end := headEnd(b, 0)
 	if end < 0 {
 		if len(b) >= maxHeadSize {
 			return h, 0, errMalformed
