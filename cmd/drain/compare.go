@@ -2,9 +2,222 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drainhttp/drain/internal/hello"
+	"github.com/drainhttp/drain/internal/report"
+	"github.com/drainhttp/drain/internal/scenario"
 )
 
-func runCompare(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return usagef("compare: not yet")
+const compareUsage = `
+usage: drain compare [flags]
+
+Runs drain test (same rollout, same load, same hard cases) against each
+server in turn and prints one table: lost requests by outcome, hard cases
+survived, median drain time, replicas killed and a verdict.
+
+By default it compares drain hello's four shutdown strategies (drain,
+immediate, stdlib, none), which needs nothing but this binary. --peers adds
+other frameworks from the peers/ folder (all, or a comma-separated list);
+a peer that is not installed is reported as such unless --install is given.
+
+Flags:
+`
+
+// server is one row to measure.
+type server struct {
+	name, strategy string
+	command        []string
+	peer           string // peers/<peer>, "" for drain hello
+}
+
+// notMeasured are the background's frameworks whose runtimes are not in the
+// registries this project reaches; their rows keep the article's claims.
+var notMeasured = []report.Row{
+	{Server: "Spring Boot/Undertow", Strategy: "503 on late requests", Verdict: report.NotMeasured, Note: "not measured here: no Maven repository; the background reports 503s and connections kept open"},
+	{Server: "Quarkus", Strategy: "503 then close", Verdict: report.NotMeasured, Note: "not measured here: no Maven repository; the background reports 503 to late requests, then close"},
+}
+
+func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("compare", compareUsage, stderr)
+	var f testFlags
+	f.register(fs)
+	jsonOut := fs.Bool("json", false, "print the comparison as JSON")
+	htmlOut := fs.String("html", "", "also write an HTML page (table and one timeline per server) to this file")
+	peersFlag := fs.String("peers", "", "also compare these peers: all, or a comma-separated list of folder names under --peers-dir")
+	peersDir := fs.String("peers-dir", "peers", "the folder holding the peers")
+	install := fs.Bool("install", false, "run each selected peer's install script first")
+	modes := fs.String("modes", "drain,immediate,stdlib,none", "drain hello strategies to compare (empty: none)")
+	delay := fs.Float64("delay", 0.05, "seconds each request takes (HELLO_REST_REQUEST_DELAY for every server)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("compare takes no arguments, got %q", fs.Args())
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("compare: finding this binary to run drain hello: %w", err)
+	}
+	var servers []server
+	for _, m := range splitList(*modes) {
+		mode, err := hello.ParseMode(m)
+		if err != nil {
+			return usageError{err}
+		}
+		servers = append(servers, server{name: "drain hello", strategy: string(mode), command: []string{self, "hello", "--shutdown", string(mode)}})
+	}
+	peers, err := selectPeers(*peersDir, *peersFlag)
+	if err != nil {
+		return err
+	}
+	for _, p := range peers {
+		servers = append(servers, server{name: p, strategy: peerStrategy(*peersDir, p), command: []string{filepath.Join(*peersDir, p, "run")}, peer: p})
+	}
+	if len(servers) == 0 {
+		return usagef("nothing to compare: give --modes or --peers")
+	}
+
+	var rows []report.Row
+	started := time.Now()
+	for i, s := range servers {
+		if s.peer != "" {
+			if note, ok := preparePeer(ctx, *peersDir, s.peer, *install, stderr); !ok {
+				rows = append(rows, report.Row{Server: s.name, Strategy: s.strategy, Verdict: report.NotInstalled, Note: note})
+				continue
+			}
+		}
+		spec := f.spec(s.command, stderr)
+		spec.Plan.Env = append(spec.Plan.Env, "HELLO_REST_REQUEST_DELAY="+strconv.FormatFloat(*delay, 'f', -1, 64))
+		if isTerminal(stderr) {
+			label := fmt.Sprintf("[%d/%d] %s %s", i+1, len(servers), s.name, s.strategy)
+			left := eta(started, i, len(servers))
+			spec.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s  %s%s", label, line, left) }
+		} else {
+			fmt.Fprintf(stderr, "compare: [%d/%d] %s %s\n", i+1, len(servers), s.name, s.strategy)
+		}
+		run, err := scenario.Execute(ctx, spec)
+		if isTerminal(stderr) {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && run.Results == nil {
+			rows = append(rows, report.FailedRow(s.name, s.strategy, err))
+			continue
+		}
+		sum := summarize("drain test", fs, run)
+		rows = append(rows, report.NewRow(s.name, s.strategy, sum))
+	}
+	if *peersFlag == "all" {
+		rows = append(rows, notMeasured...)
+	}
+	var werr error
+	if *jsonOut {
+		werr = report.WriteCompareJSON(stdout, rows)
+	} else {
+		werr = report.WriteCompareTable(stdout, rows)
+	}
+	if werr != nil {
+		return werr
+	}
+	if *htmlOut != "" {
+		return writeFile(*htmlOut, func(w io.Writer) error { return report.WriteCompareHTML(w, "drain compare", rows) })
+	}
+	return nil
+}
+
+func eta(started time.Time, done, total int) string {
+	if done == 0 {
+		return ""
+	}
+	per := time.Since(started) / time.Duration(done)
+	return fmt.Sprintf("  (~%s left)", (per * time.Duration(total-done)).Round(time.Second))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// selectPeers resolves --peers against the folders of dir.
+func selectPeers(dir, list string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, usagef("--peers: %v (run from the repository root or give --peers-dir)", err)
+	}
+	var all []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), "run")); err == nil {
+				all = append(all, e.Name())
+			}
+		}
+	}
+	if list == "all" {
+		return all, nil
+	}
+	var out []string
+	for _, p := range splitList(list) {
+		if _, err := os.Stat(filepath.Join(dir, p, "run")); err != nil {
+			return nil, usagef("--peers: no peer %q in %s (have: %s)", p, dir, strings.Join(all, ", "))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// peerStrategy reads the first line of peers/<p>/strategy, if any.
+func peerStrategy(dir, p string) string {
+	b, err := os.ReadFile(filepath.Join(dir, p, "strategy"))
+	if err != nil {
+		return "framework default"
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(line)
+}
+
+// preparePeer installs (if asked) and checks a peer; it returns a note and
+// false when the peer cannot run.
+func preparePeer(ctx context.Context, dir, p string, install bool, stderr io.Writer) (string, bool) {
+	if install {
+		cmd := osexec.CommandContext(ctx, filepath.Join(dir, p, "install"))
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Sprintf("install failed: %v (see peers/%s/install)", err, p), false
+		}
+	}
+	check := filepath.Join(dir, p, "check")
+	if _, err := os.Stat(check); err != nil {
+		return "", true
+	}
+	out, err := osexec.CommandContext(ctx, check).CombinedOutput()
+	if err != nil {
+		var ee *osexec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Sprintf("not installed: run peers/%s/install (%s)", p, strings.TrimSpace(string(out))), false
+		}
+		return fmt.Sprintf("check failed: %v", err), false
+	}
+	return "", true
 }
