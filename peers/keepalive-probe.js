@@ -1,6 +1,6 @@
 'use strict'
 // Hand probe of a peer's SIGTERM behaviour on persistent connections (a handful of requests):
-//   node peers/keepalive-probe.js NAME [PORT]
+//   node peers/keepalive-probe.js NAME [PORT] [PATH of A's late request, default /]
 // Starts peers/NAME/run with HELLO_REST_REQUEST_DELAY=0.5, then
 //   A: one keep-alive GET / answered, then left idle;
 //   B: a keep-alive GET / in flight when SIGTERM is sent (t=0);
@@ -12,6 +12,7 @@ const { spawn } = require('child_process')
 
 const name = process.argv[2]
 const port = parseInt(process.argv[3] || '18081', 10)
+const morePath = process.argv[4] || '/'
 const run = path.join(__dirname, name, 'run')
 const t0 = { v: 0 }
 const now = () => ((Date.now() - t0.v) / 1000).toFixed(2) + 's'
@@ -75,7 +76,7 @@ async function main () {
   child.kill('SIGTERM')
   await sleep(200)
   const aClosedBefore = a.closed
-  const a2 = a.closed ? null : a.request('/')
+  const a2 = a.closed ? null : a.request(morePath)
   const c = conn('C'); await c.ready
   const c1 = c.err ? { fail: c.err, at: now() } : await c.request('/')
   const b1 = await bReq
@@ -84,7 +85,7 @@ async function main () {
   const ex = await Promise.race([exited, sleep(15000).then(() => null)])
   console.log(`peer ${name}: A first request ${show(a1)} (before SIGTERM)`)
   console.log(`  A idle keep-alive: ${aClosedBefore ? 'closed by server at ' + aClosedBefore : 'still open at 0.20s'}`)
-  if (a2r) console.log(`  A one more request at 0.20s: ${show(a2r)}; A closed ${a.closed || 'no'}`)
+  if (a2r) console.log(`  A one more GET ${morePath} at 0.20s: ${show(a2r)}; A closed ${a.closed || 'no'}`)
   console.log(`  B in flight at SIGTERM: ${show(b1)}; B closed ${b.closed || 'no (still open 0.3s later)'}`)
   console.log(`  C new connection at 0.20s: ${show(c1)}`)
   if (ex) console.log(`  exit: code ${ex.code}${ex.sig ? ' signal ' + ex.sig : ''} at ${ex.at}`)
