@@ -1,0 +1,291 @@
+package netpath
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors. Each is wrapped with what exactly is missing or failed.
+var (
+	// ErrNotRoot: creating a network namespace and nftables rules needs
+	// root (CAP_SYS_ADMIN and CAP_NET_ADMIN).
+	ErrNotRoot = errors.New("netpath: the kernel network path needs root")
+	// ErrMissingTool: a program drain shells out to is not installed; the
+	// message names the program and its Debian package.
+	ErrMissingTool = errors.New("netpath: missing tool")
+	// ErrClosed: the Namespace, Service or Relay was closed.
+	ErrClosed = errors.New("netpath: closed")
+)
+
+// NamePrefix starts the name of every namespace drain creates:
+// "drain-<pid>-<n>", pid being the creating process. Sweep relies on it.
+const NamePrefix = "drain-"
+
+// netnsDir is where `ip netns` keeps the namespaces' bind mounts.
+const netnsDir = "/run/netns"
+
+var nsCounter atomic.Uint32
+
+// Namespace is a network namespace created by drain, named
+// "drain-<pid>-<n>" and holding only its own loopback interface (up).
+// Nothing in it can reach the host's network, and the host's network cannot
+// reach it: every address in it, 127.0.0.1 included, is its own.
+//
+// There are three ways in:
+//   - Command prefixes a replica's argv with `ip netns exec NAME`, which
+//     enters the namespace and then execs the argv (same pid, so process
+//     groups and signals work as without it);
+//   - DialContext and Listen create sockets in the namespace from this
+//     process (a socket keeps the namespace it was created in; see Do);
+//   - Do runs a function on an OS thread that is in the namespace.
+//
+// Close deletes the namespace, and with it every nftables rule, address and
+// socket bound in it once the last process and socket in it is gone. The
+// methods are safe for concurrent use; Close is idempotent.
+type Namespace struct {
+	name string
+	ip   string // path of the ip binary
+
+	mu     sync.RWMutex // guards fd against Close
+	fd     int          // open /run/netns/NAME; -1 once closed
+	closed bool
+}
+
+// NewNamespace removes the namespaces left by dead drain processes (Sweep),
+// then creates a new namespace named "drain-<pid>-<n>" with `ip netns add`
+// and brings its lo up. It needs root and the ip program (Debian package
+// iproute2).
+func NewNamespace() (*Namespace, error) {
+	ip, err := requireRoot("ip", "iproute2")
+	if err != nil {
+		return nil, err
+	}
+	Sweep()
+	name := fmt.Sprintf("%s%d-%d", NamePrefix, os.Getpid(), nsCounter.Add(1)-1)
+	if err := run(ip, "netns", "add", name); err != nil {
+		return nil, err
+	}
+	n := &Namespace{name: name, ip: ip, fd: -1}
+	fd, err := unix.Open(filepath.Join(netnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("netpath: open namespace %s: %w", name, err)
+	}
+	n.fd = fd
+	if err := run(ip, "-n", name, "link", "set", "lo", "up"); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Name returns the namespace's name, as `ip netns list` shows it.
+func (n *Namespace) Name() string { return n.name }
+
+// Command returns argv prefixed so that it runs inside the namespace:
+// ["/usr/sbin/ip", "netns", "exec", NAME, argv...]. ip enters the namespace
+// and execs argv[0] (looked up in PATH), so the process started keeps the
+// pid of the process started, and signals sent to it reach argv[0].
+func (n *Namespace) Command(argv ...string) []string {
+	return append([]string{n.ip, "netns", "exec", n.name}, argv...)
+}
+
+// Do runs f on a new goroutine locked to an OS thread that has entered the
+// namespace, and returns f's error. Sockets f creates belong to the
+// namespace for their whole life, whichever thread uses them later. f must
+// not start goroutines that create sockets: they run on other threads, in
+// drain's own namespace. If the thread cannot return to drain's namespace
+// after f, it is left locked and ends with its goroutine.
+func (n *Namespace) Do(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread unless the thread is back in its namespace:
+		// a locked goroutine's thread exits with it.
+		errc <- n.do(f)
+	}()
+	return <-errc
+}
+
+func (n *Namespace) do(f func() error) error {
+	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("netpath: open own namespace: %w", err)
+	}
+	defer unix.Close(self)
+	n.mu.RLock()
+	if n.closed {
+		n.mu.RUnlock()
+		return ErrClosed
+	}
+	err = unix.Setns(n.fd, unix.CLONE_NEWNET)
+	n.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("netpath: enter namespace %s: %w", n.name, err)
+	}
+	ferr := f()
+	if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
+		return errors.Join(ferr, fmt.Errorf("netpath: leave namespace %s: %w", n.name, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// DialContext dials addr like net.Dialer.DialContext, from inside the
+// namespace. addr must be a literal IP and port (no name resolution).
+func (n *Namespace) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.Do(func() error {
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// Listen listens on addr like net.Listen, inside the namespace. Accepted
+// connections belong to the namespace too.
+func (n *Namespace) Listen(network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := n.Do(func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// Close deletes the namespace (`ip netns delete`). The kernel frees it, with
+// its addresses and nftables rules, once no process runs in it and no
+// socket created in it is open: stop the replicas and close the sockets
+// first. Close is idempotent; only the first call does the work.
+func (n *Namespace) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	if n.fd >= 0 {
+		unix.Close(n.fd)
+		n.fd = -1
+	}
+	n.mu.Unlock()
+	return run(n.ip, "netns", "delete", n.name)
+}
+
+// Sweep deletes every namespace named "drain-<pid>-..." whose pid is not a
+// running process: the namespaces of drain processes that were killed
+// (SIGKILL, a crash) before Close ran. A namespace outlives its process
+// because `ip netns add` bind-mounts it in /run/netns; the replicas it ran
+// died with drain (their parent-death signal is SIGKILL). It returns the
+// names deleted. NewNamespace calls it; call it at start to clean up early.
+// A pid reused by an unrelated process keeps its stale namespace until that
+// process ends: Sweep never deletes a namespace of a live pid.
+func Sweep() ([]string, error) {
+	ents, err := os.ReadDir(netnsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netpath: sweep: %w", err)
+	}
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		return nil, missing("ip", "iproute2")
+	}
+	var deleted []string
+	var errs []error
+	for _, e := range ents {
+		pid, ok := namePid(e.Name())
+		if !ok || pidAlive(pid) {
+			continue
+		}
+		if err := run(ip, "netns", "delete", e.Name()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		deleted = append(deleted, e.Name())
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// namePid returns the pid in a name "drain-<pid>" or "drain-<pid>-<rest>".
+func namePid(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, NamePrefix)
+	if !ok {
+		return 0, false
+	}
+	s, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
+}
+
+// pidAlive reports whether pid is a process (a zombie counts: its parent
+// may still Close its namespace).
+func pidAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// requireRoot checks for root and for the program prog (from the Debian
+// package pkg) and returns its path.
+func requireRoot(prog, pkg string) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", fmt.Errorf("%w (running as uid %d)", ErrNotRoot, os.Geteuid())
+	}
+	path, err := exec.LookPath(prog)
+	if err != nil {
+		return "", missing(prog, pkg)
+	}
+	return path, nil
+}
+
+func missing(prog, pkg string) error {
+	return fmt.Errorf("%w: %s not found in PATH (Debian package %s: apt-get install %s)", ErrMissingTool, prog, pkg, pkg)
+}
+
+// run runs a command and returns an error naming it and its output.
+func run(argv ...string) error { return runInput(nil, argv...) }
+
+func runInput(stdin []byte, argv ...string) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("netpath: %s: %w: %s", strings.Join(argv, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// writeSysctl writes v to the sysctl file path (under /proc/sys/net) of the
+// namespace: /proc/sys/net shows the namespace of the thread that opens it.
+func (n *Namespace) writeSysctl(path, v string) error {
+	return n.Do(func() error {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString(v)
+		return errors.Join(err, f.Close())
+	})
+}
