@@ -73,6 +73,9 @@ func (c *Client) Config() Config { return c.cfg }
 // request of the schedule (Seq 0 to Total-1) and every hard-case request set
 // up by BeforeStop during the run.
 //
+// A request that waited for a busy connection until its timeout passed is
+// never sent: it is a Timeout with Sent == Done and Status 0.
+//
 // Run returns after Duration once the outstanding requests have finished,
 // which takes at most RequestTimeout more; the hard cases armed by
 // BeforeStop finish too (after their AfterStop delays), while armed cases
