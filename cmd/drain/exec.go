@@ -30,6 +30,7 @@ Commands:
   hello     the reference hello-rest server, with a choice of shutdown strategy
   test      start replicas of a server, put load on them, roll them, count every lost request
   compare   run test against several servers and strategies, one table
+  exec      run a server in any language behind a proxy that drains it without loss
 
 Run 'drain <command> -h' for a command's flags.
 `
@@ -48,6 +49,8 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		run = runTest
 	case "compare":
 		run = runCompare
+	case "exec":
+		run = runExec
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, rootUsage)
 		return nil

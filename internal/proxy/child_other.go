@@ -1,0 +1,14 @@
+//go:build !linux
+
+package proxy
+
+import (
+	"errors"
+	"syscall"
+)
+
+func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func becomeSubreaper() error { return errors.New("child subreaper: Linux only") }
+
+func killOrphans() {}

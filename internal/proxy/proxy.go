@@ -1,0 +1,340 @@
+// Package proxy is the reverse proxy behind `drain exec`: it forwards
+// requests from the public side (HTTP/1.1, or h2c when the server enables
+// it) to one application on a loopback port, over pooled keep-alive
+// HTTP/1.1 connections, streaming bodies both ways.
+//
+// It is httputil.ReverseProxy with three additions: a Transport that never
+// retries on its own, and instead retries a request exactly once, only when
+// the application had closed a pooled connection before a single byte of the
+// request was written to it ([Proxy.Retried] counts them); error responses
+// that say in plain text why the application could not answer (503 when it
+// refused the connection or has exited, 502 otherwise), never a hang; and
+// [Listener], which rejects ambiguous HTTP/1.1 framing (request smuggling)
+// before net/http parses it.
+//
+// The application is trusted: its responses are parsed by net/http's
+// Transport and re-framed, never copied byte for byte, except after a 101
+// Switching Protocols (WebSocket), when both directions are tunnelled.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults for the upstream connection pool.
+const (
+	// DefaultIdleConnTimeout closes a pooled upstream connection unused for
+	// this long: shorter than the keep-alive timeout of common servers
+	// (gunicorn 2 s, Node.js 5 s), so the proxy rarely picks a connection
+	// the application is closing at the same moment.
+	DefaultIdleConnTimeout = time.Second
+	// DefaultExpectContinueTimeout is how long a request with "Expect:
+	// 100-continue" waits for the application's 100 before its body is sent
+	// anyway (curl's value).
+	DefaultExpectContinueTimeout = time.Second
+	// DefaultDialTimeout bounds connecting to the application.
+	DefaultDialTimeout = 5 * time.Second
+)
+
+// Config configures a [Proxy].
+type Config struct {
+	// Upstream is the application's address, host:port (normally
+	// 127.0.0.1:port). Required.
+	Upstream string
+
+	// TrustForwarded keeps the client's X-Forwarded-For (appending the
+	// peer's address), X-Forwarded-Proto, X-Forwarded-Host and Forwarded
+	// headers: set it only behind a load balancer that sets them. When
+	// false (the default) they are replaced: X-Forwarded-For is the peer's
+	// address, X-Forwarded-Proto "http", X-Forwarded-Host the Host header.
+	TrustForwarded bool
+
+	// Down, if set, reports why the application cannot answer (for example
+	// "exited with status 1"), or "" while it runs. It makes error
+	// responses say so.
+	Down func() string
+
+	// Log receives one record per failed request and per retry. Nil means
+	// slog.Default().
+	Log *slog.Logger
+}
+
+// Proxy is an http.Handler forwarding every request to Config.Upstream.
+// Create one with [New]. It is safe for concurrent use.
+type Proxy struct {
+	cfg     Config
+	log     *slog.Logger
+	tr      *http.Transport
+	rp      *httputil.ReverseProxy
+	retried atomic.Uint64
+	failed  atomic.Uint64
+}
+
+// New returns a Proxy for cfg.
+func New(cfg Config) *Proxy {
+	p := &Proxy{cfg: cfg, log: cfg.Log}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	dialer := &net.Dialer{Timeout: DefaultDialTimeout}
+	p.tr = &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &upConn{Conn: c}, nil
+		},
+		MaxIdleConns:          0, // no limit
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       DefaultIdleConnTimeout,
+		ExpectContinueTimeout: DefaultExpectContinueTimeout,
+		DisableCompression:    true, // pass Accept-Encoding and bodies through untouched
+		ForceAttemptHTTP2:     false,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      &retrier{p: p},
+		FlushInterval:  -1, // stream: flush after every write
+		ErrorHandler:   p.errorResponse,
+		ModifyResponse: closeAfterRefusedUpgrade,
+		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	return p
+}
+
+// ServeHTTP forwards r to the application.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = io.WriteString(w, "drain exec: CONNECT is not supported\n")
+		return
+	}
+	if isUpgrade(r.Header) {
+		// The drain's "Connection: close" and keep-alive hint make no
+		// sense on a 101; the upstream's Connection: Upgrade replaces them.
+		delete(w.Header(), "Connection")
+		delete(w.Header(), "Keep-Alive")
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// CloseIdleConnections closes the pooled upstream connections not in use,
+// so the application sees none when it is asked to stop.
+func (p *Proxy) CloseIdleConnections() { p.tr.CloseIdleConnections() }
+
+// Retried reports how many requests were retried on a fresh connection
+// because the application had closed the pooled one before it was used.
+func (p *Proxy) Retried() uint64 { return p.retried.Load() }
+
+// Failed reports how many requests got an error response (502 or 503)
+// from the proxy itself.
+func (p *Proxy) Failed() uint64 { return p.failed.Load() }
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = p.cfg.Upstream
+	pr.Out.Host = pr.In.Host // the application sees the Host the client asked for
+	if p.cfg.TrustForwarded {
+		in := pr.In.Header
+		pr.Out.Header["X-Forwarded-For"] = in["X-Forwarded-For"]
+		pr.SetXForwarded()
+		for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"} {
+			if v, ok := in[h]; ok {
+				pr.Out.Header[h] = v
+			}
+		}
+	} else {
+		pr.SetXForwarded()
+	}
+}
+
+// isUpgrade reports whether h asks for a protocol switch (RFC 9110 §7.8).
+func isUpgrade(h http.Header) bool {
+	if len(h["Upgrade"]) == 0 {
+		return false
+	}
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// closeAfterRefusedUpgrade ends the client connection after an upgrade the
+// application declined: [Listener] stops checking the framing of a
+// connection once it asked to switch protocols, so no further request may
+// follow on it.
+func closeAfterRefusedUpgrade(res *http.Response) error {
+	if res.StatusCode != http.StatusSwitchingProtocols && isUpgrade(res.Request.Header) {
+		res.Header.Set("Connection", "close")
+	}
+	return nil
+}
+
+// errorResponse answers a request the application did not answer.
+func (p *Proxy) errorResponse(w http.ResponseWriter, r *http.Request, err error) {
+	p.failed.Add(1)
+	if r.Context().Err() != nil {
+		// The client went away (or the drain cancelled the request): nobody
+		// reads this answer.
+		p.log.Debug("drain exec: request cancelled", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	code, msg := http.StatusBadGateway, "the application closed the connection without answering"
+	down := ""
+	if p.cfg.Down != nil {
+		down = p.cfg.Down()
+	}
+	switch {
+	case down != "":
+		code, msg = http.StatusServiceUnavailable, "the application "+down
+	case errors.Is(err, syscall.ECONNREFUSED):
+		code, msg = http.StatusServiceUnavailable, "the application refused the connection (is it listening on "+p.cfg.Upstream+"?)"
+	case errors.Is(err, syscall.ECONNRESET):
+		msg = "the application reset the connection without answering"
+	case errors.Is(err, context.DeadlineExceeded):
+		code, msg = http.StatusGatewayTimeout, "timed out connecting to the application"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, errUpstreamClosed):
+	default:
+		msg = "the application did not answer: " + err.Error()
+	}
+	p.log.Warn("drain exec: upstream error", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Keep-Alive")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "%d %s: drain exec: %s\n", code, http.StatusText(code), msg)
+}
+
+// errUpstreamClosed is returned by an upstream connection's first write of
+// a request when the application has already closed it.
+var errUpstreamClosed = errors.New("proxy: application closed the pooled connection")
+
+// upConn is one upstream connection. It counts the bytes written, and
+// refuses the first write of a request if the application has already
+// closed the connection, so that the request is known to be unwritten and
+// can be retried.
+type upConn struct {
+	net.Conn
+	written atomic.Int64
+	check   atomic.Bool // the next Write starts a request on a reused connection
+}
+
+func (c *upConn) Write(p []byte) (int, error) {
+	if c.check.Swap(false) && peerClosed(c.Conn) {
+		return 0, errUpstreamClosed
+	}
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// retrier is the proxy's RoundTripper. The Transport itself never retries
+// (see noRetry); retrier retries once, on a new connection, a request whose
+// pooled connection failed before any byte of it was written and whose body
+// was not read.
+type retrier struct{ p *Proxy }
+
+func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body *onceBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &onceBody{rc: req.Body}
+	}
+	for attempt := 1; ; attempt++ {
+		var (
+			mu     sync.Mutex
+			conn   *upConn
+			reused bool
+			start  int64
+		)
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			reused = info.Reused
+			if c, ok := info.Conn.(*upConn); ok {
+				conn = c
+				start = c.written.Load()
+				if info.Reused {
+					c.check.Store(true)
+				}
+			}
+		}}
+		out := req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+		if body != nil {
+			out.Body = body
+		} else {
+			out.Body = noRetry(out.Method)
+		}
+		res, err := t.p.tr.RoundTrip(out)
+		if err == nil {
+			return res, nil
+		}
+		mu.Lock()
+		unwritten := conn != nil && reused && conn.written.Load() == start
+		mu.Unlock()
+		if attempt > 1 || !unwritten || (body != nil && body.read.Load()) || req.Context().Err() != nil {
+			return nil, err
+		}
+		t.p.retried.Add(1)
+		t.p.log.Info("drain exec: retrying on a new connection", "method", req.Method, "path", req.URL.Path, "err", err)
+	}
+}
+
+// noRetry returns the body to send with a request that has none. For the
+// methods net/http's Transport would replay on its own after writing them
+// (GET, HEAD, OPTIONS) it is a non-nil empty body, which the Transport
+// probes, finds empty and sends without framing headers, exactly like no
+// body, but which makes it treat the request as not replayable: only the
+// retrier decides about retries.
+func noRetry(method string) io.ReadCloser {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete:
+		return emptyBody{}
+	}
+	return nil
+}
+
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }
+
+// onceBody is the client's request body as sent upstream: it remembers
+// whether any of it was read, and its Close is left to net/http's server
+// (which owns the client's body), so a failed attempt does not spoil it.
+type onceBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *onceBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 || err != nil {
+		b.read.Store(true)
+	}
+	return n, err
+}
+
+func (b *onceBody) Close() error { return nil }
