@@ -76,7 +76,7 @@ func (f *testFlags) register(fs interface {
 	fs.BoolVar(&f.podEnv, "pod-env", true, "set KUBERNETES_SERVICE_HOST for the replicas, as in a pod")
 	fs.Float64Var(&f.rate, "rate", 500, "requests per second (open loop)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (0: until every replaced replica has exited, plus --settle)")
-	fs.IntVar(&f.conns, "conns", load.DefaultConns, "persistent connections carrying the steady load")
+	fs.IntVar(&f.conns, "conns", 32, "persistent connections carrying the steady load")
 	fs.BoolVar(&f.noReuse, "no-reuse", false, "a new connection for every request")
 	fs.Float64Var(&f.postRatio, "post-ratio", 0.5, "share of requests sent as POST with a body")
 	fs.IntVar(&f.idle, "idle", load.DefaultIdle, "per restart: connections idle at SIGTERM that send once more later (-1: none)")

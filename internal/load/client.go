@@ -99,7 +99,9 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		conns:   make(map[net.Conn]struct{}),
 		armed:   make(map[int32][]*hardConn),
 		prog:    &c.prog,
+		start:   time.Now(), // before c.cur publishes r: Finish and the hooks read it
 	}
+	r.limit.Store(total)
 	c.mu.Lock()
 	if c.cur != nil {
 		c.mu.Unlock()
@@ -118,7 +120,6 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		r.tr = r.newTransport()
 		defer r.tr.CloseIdleConnections()
 	}
-	r.start = time.Now()
 	stop := context.AfterFunc(ctx, r.abort)
 	defer stop()
 
@@ -153,6 +154,32 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 	return out, ctx.Err()
 }
 
+// Finish ends the current run's schedule now: requests whose intended time
+// has not come are not sent (and get no Result), those already due still
+// go out, and Run returns once they and the armed hard cases are done. It
+// lets a caller end the load when an external event (the rollout's end)
+// happens rather than at a fixed Duration. It does nothing outside a run.
+func (c *Client) Finish() {
+	c.mu.Lock()
+	r := c.cur
+	c.mu.Unlock()
+	if r == nil {
+		return
+	}
+	elapsed := time.Since(r.start)
+	n := uint64(elapsed.Seconds() * r.sched.Rate)
+	for n < r.total && r.sched.At(n) < elapsed {
+		n++
+	}
+	for {
+		cur := r.limit.Load()
+		if n >= cur || r.limit.CompareAndSwap(cur, n) {
+			break
+		}
+	}
+	r.c.prog.total.Store(min(r.c.prog.total.Load(), n))
+}
+
 // run is the state of one Run.
 type run struct {
 	c     *Client
@@ -167,6 +194,7 @@ type run struct {
 	next   atomic.Uint64 // next steady request to claim
 	connID atomic.Uint32 // last connection number given out
 	seq    atomic.Uint64 // hard-case requests numbered after total
+	limit  atomic.Uint64 // Finish lowers it: no request at or after it is sent
 
 	// results[n] is steady request n, written only by the worker that
 	// claimed n; filled[n] says it was recorded (not aborted). Memory per
@@ -268,11 +296,11 @@ func (r *run) steady() {
 	timer.Stop()
 	for {
 		n := r.next.Add(1) - 1
-		if n >= r.total || r.ctx.Err() != nil {
+		if n >= r.total || n >= r.limit.Load() || r.ctx.Err() != nil {
 			return
 		}
 		intended := r.sched.At(n)
-		if !r.wait(timer, intended) {
+		if !r.wait(timer, intended) || n >= r.limit.Load() {
 			return
 		}
 		r.prog.sent.Add(1)

@@ -52,7 +52,7 @@ func (c *Client) enter() *run {
 // BeforeStop sets up the hard cases on connections dialed directly to addr,
 // replica's address, just before it is stopped: Config.Idle idle
 // connections and Config.HalfSent connections each do one complete GET
-// (recorded with their Kind); then the half-sent ones write the first part
+// (recorded as Steady: it is not the hard case); then the half-sent ones write the first part
 // of the next request's headers, and Config.SlowBody further connections
 // write a POST's headers and the first bytes of its body. It returns once
 // those bytes are written (or failed: a failure is recorded as a Result).
@@ -154,7 +154,9 @@ func (r *run) arm(kind Kind, replica int32, addr string) {
 	case Idle, HalfSent:
 		// One complete GET first, so the connection is an established,
 		// used keep-alive connection like a pooled one.
-		res := r.newHard(kind, c, start)
+		// It is ordinary traffic, recorded as Steady: only the request
+		// that straddles the SIGTERM counts as the hard case.
+		res := r.newHard(Steady, c, start)
 		res.NewConn = true
 		h, err := c.exchange(requestBytes(c.host, false), deadline)
 		res.Done = r.since(time.Now())

@@ -57,7 +57,12 @@ func Execute(ctx context.Context, spec Spec) (Run, error) {
 	if err := r.Start(ctx); err != nil {
 		return Run{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	client, err := load.NewClient(spec.Load, r.Endpoints())
+	cfg := spec.Load
+	auto := cfg.Duration == 0
+	if auto {
+		cfg.Duration = bound(spec.Plan)
+	}
+	client, err := load.NewClient(cfg, r.Endpoints())
 	if err != nil {
 		return Run{}, err
 	}
@@ -79,6 +84,11 @@ func Execute(ctx context.Context, spec Spec) (Run, error) {
 	if rollErr != nil && ctx.Err() != nil {
 		rollErr = nil // reported as the cancellation below
 	}
+	if auto {
+		// Roll returns once every replaced replica has exited and the
+		// settle time after the last restart has passed.
+		client.Finish()
+	}
 	<-loadDone
 	r.Stop()
 	run := Run{
@@ -93,6 +103,24 @@ func Execute(ctx context.Context, spec Spec) (Run, error) {
 		return run, loadErr
 	}
 	return run, ctx.Err()
+}
+
+// bound is the longest a rollout of plan can take: the load's schedule when
+// it is to run until the rollout ends (Execute then ends it early).
+func bound(p rollout.Plan) time.Duration {
+	def := func(v, d time.Duration) time.Duration {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	n := p.Replicas
+	if n <= 0 {
+		n = rollout.DefaultReplicas
+	}
+	settle := def(p.Settle, rollout.DefaultSettle)
+	per := def(p.ReadyTimeout, rollout.DefaultReadyTimeout) + settle + max(p.PreStop, 0)
+	return def(p.Warmup, rollout.DefaultWarmup) + time.Duration(n)*per + def(p.Grace, rollout.DefaultGrace) + settle + 5*time.Second
 }
 
 // measured drops the end of the replicas that were still running when the
