@@ -115,7 +115,7 @@ func writeCompareTable(b *bytes.Buffer, rows []Row) {
 }
 
 var compareHeader = []string{
-	"server", "strategy", "sent", "refused", "reset", "eof", "503", "other",
+	"server", "strategy", "sent", "lost", "refused", "reset", "eof", "503", "other",
 	"half-sent", "idle", "drain", "killed", "verdict",
 }
 
@@ -134,7 +134,7 @@ func (r Row) cells() []string {
 		drain = fmt.Sprintf("%.3fs", r.Drain.Seconds())
 	}
 	return []string{
-		r.Server, r.Strategy, fmt.Sprint(r.Sent),
+		r.Server, r.Strategy, fmt.Sprint(r.Sent), fmt.Sprint(r.Lost),
 		fmt.Sprint(r.Refused), fmt.Sprint(r.Reset), fmt.Sprint(r.EOF), fmt.Sprint(r.S503), fmt.Sprint(r.Other),
 		r.HalfSent.String(), r.Idle.String(), drain, fmt.Sprint(r.Killed), string(r.Verdict),
 	}
