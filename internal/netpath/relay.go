@@ -238,8 +238,8 @@ func (r *Relay) relay(client *net.TCPConn) {
 
 	wg.Go(func() { r.read(upstream, up2down) })
 	done := make(chan struct{}, 2)
-	wg.Go(func() { r.write(upstream, client, down2up); done <- struct{}{} })
-	wg.Go(func() { r.write(client, upstream, up2down); done <- struct{}{} })
+	wg.Go(func() { r.write(client, upstream, down2up); done <- struct{}{} })
+	wg.Go(func() { r.write(upstream, client, up2down); done <- struct{}{} })
 	<-done
 	<-done
 	client.Close()

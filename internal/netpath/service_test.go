@@ -124,11 +124,17 @@ func TestServiceRandom(t *testing.T) {
 }
 
 // TestServiceNoEndpoints: with no endpoints Pick is empty and a connection
-// to the VIP is refused by the kernel (kube-proxy's reject).
+// to the VIP is refused by the kernel (kube-proxy's reject), even though a
+// server listens on the VIP itself (which a missing rule would let through).
 func TestServiceNoEndpoints(t *testing.T) {
 	ns := newNamespace(t)
 	svc := newService(t, ns)
 	a, _ := twoServers(t, ns)
+	ln, err := ns.Listen("tcp", DefaultVIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newServer(t, "vip", ln)
 	if _, ok := svc.Pick(); ok {
 		t.Error("Pick ok with no endpoints")
 	}
