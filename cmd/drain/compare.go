@@ -32,6 +32,10 @@ a peer that is not installed is reported as such unless --install is given.
 Flags:
 `
 
+// selfExe finds the binary that runs drain hello (tests point it at a built
+// drain, since they run inside the test binary).
+var selfExe = os.Executable
+
 // server is one row to measure.
 type server struct {
 	name, strategy string
@@ -66,7 +70,7 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if fs.NArg() > 0 {
 		return usagef("compare takes no arguments, got %q", fs.Args())
 	}
-	self, err := os.Executable()
+	self, err := selfExe()
 	if err != nil {
 		return fmt.Errorf("compare: finding this binary to run drain hello: %w", err)
 	}

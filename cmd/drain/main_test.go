@@ -144,3 +144,48 @@ func TestNoneModeLosesInFlight(t *testing.T) {
 		t.Errorf("no in-flight request cut: %v", s.Outcomes)
 	}
 }
+
+// TestCompareDefaultAndExpressTerminus runs the README's main job with one
+// non-Go peer (CI installs it with peers/express-terminus/install).
+func TestCompareDefaultAndExpressTerminus(t *testing.T) {
+	selfExe = func() (string, error) { return drainBin, nil }
+	out, stderr, code := run(t, "compare", "--json", "--rate", "300", "--warmup", "500ms", "--settle", "300ms",
+		"--peers", "express-terminus", "--peers-dir", "../../peers")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	var cmp struct {
+		Rows []struct {
+			Server   string `json:"server"`
+			Strategy string `json:"strategy"`
+			Verdict  string `json:"verdict"`
+			Note     string `json:"note"`
+			Sent     int    `json:"sent"`
+			Lost     int    `json:"lost"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &cmp); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]int{}
+	for _, r := range cmp.Rows {
+		if r.Sent == 0 {
+			t.Errorf("%s %s: nothing sent (%s: %s)", r.Server, r.Strategy, r.Verdict, r.Note)
+		}
+		got[r.Server+"/"+r.Strategy] = r.Lost
+	}
+	if len(cmp.Rows) != 5 {
+		t.Fatalf("%d rows, want 4 modes + express-terminus: %+v", len(cmp.Rows), cmp.Rows)
+	}
+	if got["drain hello/drain"] != 0 {
+		t.Errorf("drain lost %d", got["drain hello/drain"])
+	}
+	if got["drain hello/stdlib"] == 0 {
+		t.Error("stdlib lost nothing")
+	}
+	// terminus hangs up idle connections at once and closes its listener:
+	// the background's "immediate shutdown".
+	if got["express-terminus/terminus (immediate hang-up)"] == 0 {
+		t.Errorf("express-terminus lost nothing: %v", got)
+	}
+}
