@@ -25,9 +25,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// helperDial is a replica stand-in run through Namespace.Command: it dials
-// addr, says hello and prints the answer.
+// helperDial is a replica stand-in run through Namespace.Command: it prints
+// its pid, dials addr, says hello and prints the answer.
 func helperDial(addr string) int {
+	fmt.Println(os.Getpid())
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

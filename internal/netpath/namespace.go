@@ -59,9 +59,10 @@ type Namespace struct {
 	name string
 	ip   string // path of the ip binary
 
-	mu     sync.RWMutex // guards fd against Close
+	mu     sync.RWMutex // guards fd and idle against Close
 	fd     int          // open /run/netns/NAME; -1 once closed
 	closed bool
+	idle   chan chan func() // workers waiting for a call to Do
 }
 
 // NewNamespace removes the namespaces left by dead drain processes (Sweep),
@@ -78,7 +79,7 @@ func NewNamespace() (*Namespace, error) {
 	if err := run(ip, "netns", "add", name); err != nil {
 		return nil, err
 	}
-	n := &Namespace{name: name, ip: ip, fd: -1}
+	n := &Namespace{name: name, ip: ip, fd: -1, idle: make(chan chan func(), maxIdleWorkers)}
 	fd, err := unix.Open(filepath.Join(netnsDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		n.Close()
@@ -103,45 +104,72 @@ func (n *Namespace) Command(argv ...string) []string {
 	return append([]string{n.ip, "netns", "exec", n.name}, argv...)
 }
 
-// Do runs f on a new goroutine locked to an OS thread that has entered the
-// namespace, and returns f's error. Sockets f creates belong to the
-// namespace for their whole life, whichever thread uses them later. f must
-// not start goroutines that create sockets: they run on other threads, in
-// drain's own namespace. If the thread cannot return to drain's namespace
-// after f, it is left locked and ends with its goroutine.
+// Do runs f on an OS thread that is in the namespace and returns f's
+// error. Sockets f creates belong to the namespace for their whole life,
+// whichever thread uses them later. f must not start goroutines that create
+// sockets: they run on other threads, in drain's own namespace.
+//
+// The threads are kept: a goroutine locked to its thread enters the
+// namespace once (setns) and then runs one f after the other, and up to
+// maxIdleWorkers of them wait for the next call. Such a thread never leaves
+// the namespace; it ends with its goroutine, after Close. Calls run
+// concurrently, each on its own thread.
 func (n *Namespace) Do(f func() error) error {
+	w, err := n.worker()
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread unless the thread is back in its namespace:
-		// a locked goroutine's thread exits with it.
-		errc <- n.do(f)
-	}()
-	return <-errc
+	w <- func() { errc <- f() }
+	err = <-errc
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		close(w)
+		return err
+	}
+	select {
+	case n.idle <- w:
+	default:
+		close(w)
+	}
+	return err
 }
 
-func (n *Namespace) do(f func() error) error {
-	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("netpath: open own namespace: %w", err)
+// maxIdleWorkers bounds the threads kept in the namespace between calls.
+const maxIdleWorkers = 16
+
+// worker returns an idle worker or starts a new one.
+func (n *Namespace) worker() (chan func(), error) {
+	select {
+	case w := <-n.idle:
+		return w, nil
+	default:
 	}
-	defer unix.Close(self)
 	n.mu.RLock()
+	defer n.mu.RUnlock()
 	if n.closed {
-		n.mu.RUnlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	err = unix.Setns(n.fd, unix.CLONE_NEWNET)
-	n.mu.RUnlock()
-	if err != nil {
-		return fmt.Errorf("netpath: enter namespace %s: %w", n.name, err)
+	w := make(chan func())
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread is in the namespace and must end
+		// with this goroutine.
+		runtime.LockOSThread()
+		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("netpath: enter namespace %s: %w", n.name, err)
+			return
+		}
+		errc <- nil
+		for f := range w {
+			f()
+		}
+	}()
+	if err := <-errc; err != nil {
+		return nil, err
 	}
-	ferr := f()
-	if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
-		return errors.Join(ferr, fmt.Errorf("netpath: leave namespace %s: %w", n.name, err))
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	return w, nil
 }
 
 // DialContext dials addr like net.Dialer.DialContext, from inside the
@@ -172,7 +200,8 @@ func (n *Namespace) Listen(network, addr string) (net.Listener, error) {
 // Close deletes the namespace (`ip netns delete`). The kernel frees it, with
 // its addresses and nftables rules, once no process runs in it and no
 // socket created in it is open: stop the replicas and close the sockets
-// first. Close is idempotent; only the first call does the work.
+// first. The threads kept by Do end (a call still running ends its thread
+// when it returns). Close is idempotent; only the first call does the work.
 func (n *Namespace) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -180,6 +209,15 @@ func (n *Namespace) Close() error {
 		return nil
 	}
 	n.closed = true
+drain:
+	for {
+		select {
+		case w := <-n.idle:
+			close(w)
+		default:
+			break drain
+		}
+	}
 	if n.fd >= 0 {
 		unix.Close(n.fd)
 		n.fd = -1
