@@ -92,11 +92,12 @@ func TestHardCasesServed(t *testing.T) {
 	rs, at := runWithStop(t, hardCfg, staticTarget{ep: Endpoint{Addr: addr, Replica: 1}}, addr, func() {})
 
 	k := byKind(rs)
-	if n := len(k[Idle]); n != 2*2 {
-		t.Errorf("%d idle results, want 2 setup + 2 after the stop", n)
+	// The setup GETs are steady traffic; one hard-case result per connection.
+	if n := len(k[Idle]); n != 2 {
+		t.Errorf("%d idle results, want 2 after the stop", n)
 	}
-	if n := len(k[HalfSent]); n != 2*3 {
-		t.Errorf("%d half-sent results, want 3 setup + 3 after the stop", n)
+	if n := len(k[HalfSent]); n != 3 {
+		t.Errorf("%d half-sent results, want 3 after the stop", n)
 	}
 	if n := len(k[SlowBody]); n != 2 {
 		t.Errorf("%d slow-body results, want 2", n)
@@ -191,8 +192,8 @@ func TestHardCasesStdlibShutdown(t *testing.T) {
 		if kind == HalfSent {
 			want = hardCfg.HalfSent
 		}
-		if ok != want || lost != want {
-			t.Errorf("%v: %d ok, %d lost; want %d and %d", kind, ok, lost, want, want)
+		if ok != 0 || lost != want {
+			t.Errorf("%v: %d ok, %d lost; want 0 and %d", kind, ok, lost, want)
 		}
 	}
 	for _, r := range k[SlowBody] {
