@@ -90,7 +90,48 @@ func NewNamespace() (*Namespace, error) {
 		n.Close()
 		return nil, err
 	}
+	if err := n.tune(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
+}
+
+// tune sets two sysctls of the namespace (each namespace has its own):
+//
+//   - net.ipv4.ip_local_port_range to a range disjoint from the host's, so
+//     a port picked on the host for a replica (a free ephemeral port there)
+//     never collides with a port the kernel gives a socket in the namespace
+//     (a Relay's listener, a client's connection);
+//   - net.ipv4.tcp_tw_reuse=1, so a client making many short connections
+//     to one VIP can reuse ports in TIME_WAIT (the default, 2, allows it
+//     for loopback addresses only, and the VIP is not one).
+func (n *Namespace) tune() error {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return fmt.Errorf("netpath: read the host's port range: %w", err)
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return fmt.Errorf("netpath: parse the host's port range %q: %w", b, err)
+	}
+	sysctls := [][2]string{{"/proc/sys/net/ipv4/tcp_tw_reuse", "1"}}
+	const minPorts = 4096
+	switch { // the larger of the two ranges outside the host's
+	case lo-1024 >= 65535-hi && lo-1024 >= minPorts:
+		sysctls = append(sysctls, [2]string{"/proc/sys/net/ipv4/ip_local_port_range", fmt.Sprintf("1024 %d", lo-1)})
+	case 65535-hi >= minPorts:
+		sysctls = append(sysctls, [2]string{"/proc/sys/net/ipv4/ip_local_port_range", fmt.Sprintf("%d 65535", hi+1)})
+	default: // the host's range leaves too few ports: keep it
+	}
+	return n.Do(func() error {
+		for _, kv := range sysctls {
+			if err := os.WriteFile(kv[0], []byte(kv[1]), 0); err != nil {
+				return fmt.Errorf("netpath: set %s in %s: %w", kv[0], n.name, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Name returns the namespace's name, as `ip netns list` shows it.
@@ -313,17 +354,4 @@ func runInput(stdin []byte, argv ...string) error {
 		return fmt.Errorf("netpath: %s: %w: %s", strings.Join(argv, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
-}
-
-// writeSysctl writes v to the sysctl file path (under /proc/sys/net) of the
-// namespace: /proc/sys/net shows the namespace of the thread that opens it.
-func (n *Namespace) writeSysctl(path, v string) error {
-	return n.Do(func() error {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		_, err = f.WriteString(v)
-		return errors.Join(err, f.Close())
-	})
 }

@@ -57,6 +57,12 @@ func TestNamespaceProcessAndSockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	newServer(t, "in-namespace", ln)
+	var lo, hi int
+	b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	fmt.Sscan(string(b), &lo, &hi)
+	if p := ln.Addr().(*net.TCPAddr).Port; p >= lo && p <= hi {
+		t.Errorf("port %d given in the namespace is in the host's range %d-%d", p, lo, hi)
+	}
 
 	cmd := exec.Command(os.Args[0])
 	cmd.Args = ns.Command(os.Args[0], "-test.run=^$")

@@ -1,10 +1,13 @@
 package netpath
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,7 +84,10 @@ func NewService(ns *Namespace, vip string) (*Service, error) {
 	if err := run(ns.ip, "-n", ns.name, "addr", "add", ap.Addr().String()+"/32", "dev", "lo"); err != nil {
 		return nil, err
 	}
-	if err := ns.writeSysctl("/proc/sys/net/ipv4/conf/all/route_localnet", "1"); err != nil {
+	err = ns.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/conf/all/route_localnet", []byte("1"), 0)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("netpath: set route_localnet in %s: %w", ns.name, err)
 	}
 	if err := s.nftApply(s.skeleton()); err != nil {
@@ -253,7 +259,20 @@ func (s *Service) Close() error {
 	return err
 }
 
-// nftApply runs script as one nft transaction inside the namespace.
+// nftApply runs script as one nft transaction inside the namespace: nft
+// is started from a thread in the namespace (a child process starts in the
+// namespace of the thread that forks it), which saves the exec of
+// `ip netns exec`.
 func (s *Service) nftApply(script string) error {
-	return runInput([]byte(script), s.ns.Command(s.nft, "-f", "-")...)
+	cmd := exec.Command(s.nft, "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := s.ns.Do(cmd.Start); err != nil {
+		return fmt.Errorf("netpath: start nft: %w", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("netpath: nft -f: %w: %s\n(script:\n%s)", err, bytes.TrimSpace(out.Bytes()), script)
+	}
+	return nil
 }
