@@ -35,6 +35,7 @@ type trackedConn struct {
 	idleMark     atomic.Uint64 // bytes at the last transition to idle
 	idleSince    atomic.Int64  // unix nanos: last transition to idle, or accept
 	protoChecked atomic.Bool   // ALPN looked at (TLS only)
+	hinted       atomic.Bool   // the Keep-Alive hint was sent
 
 	// guarded by srv.mu
 	reason  int  // why it was closed, once closing

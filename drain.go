@@ -79,8 +79,8 @@ type Options struct {
 	// [IdlePolicy]. The zero value is IdleKeepAlive.
 	Idle IdlePolicy
 
-	// KeepAlive is the keep-alive timeout: advertised on every HTTP/1.1
-	// response as "Keep-Alive: timeout=N", used as http.Server.IdleTimeout
+	// KeepAlive is the keep-alive timeout: advertised on the first HTTP/1.1
+	// response of each connection as "Keep-Alive: timeout=N", used as http.Server.IdleTimeout
 	// when that is zero, and used by IdleKeepAlive. Zero means the server's
 	// IdleTimeout if set, else DefaultKeepAlive; negative means no hint and
 	// no idle timeout, which makes IdleKeepAlive behave as IdleOneMore.
@@ -212,6 +212,16 @@ func (d *Drainer) Add(srv *http.Server, ln net.Listener) {
 		if userState != nil {
 			userState(c, st)
 		}
+	}
+	userConnCtx := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if userConnCtx != nil {
+			ctx = userConnCtx(ctx, c)
+		}
+		if tc, _ := unwrap(c); tc != nil {
+			ctx = context.WithValue(ctx, connKey{}, tc)
+		}
+		return ctx
 	}
 	userBase := srv.BaseContext
 	srv.BaseContext = func(l net.Listener) context.Context {
@@ -562,13 +572,20 @@ type handler struct {
 
 var closeHeader = []string{"close"}
 
+// connKey is the context key of a request's *trackedConn.
+type connKey struct{}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.d.phase.Load() != int32(PhaseServing) {
 		// net/http closes the connection after this response; HTTP/2
 		// turns it into a graceful GOAWAY for the connection.
 		w.Header()["Connection"] = closeHeader
 	} else if h.hint != nil && r.ProtoMajor == 1 {
-		w.Header()["Keep-Alive"] = h.hint
+		// Once per connection: clients keep the hint, and a header on
+		// every response would cost four allocations per request.
+		if c, ok := r.Context().Value(connKey{}).(*trackedConn); ok && !c.hinted.Swap(true) {
+			w.Header()["Keep-Alive"] = h.hint
+		}
 	}
 	h.h.ServeHTTP(w, r)
 }

@@ -17,8 +17,8 @@ type IdlePolicy int32
 const (
 	// IdleKeepAlive, the default, closes an idle connection once it has been
 	// idle for the keep-alive timeout ([Options.KeepAlive]), the same moment
-	// the server closes it in steady state. While serving, every response
-	// advertises "Keep-Alive: timeout=N", which Node.js, several other
+	// the server closes it in steady state. While serving, the first response on each
+	// connection advertises "Keep-Alive: timeout=N", which Node.js, several other
 	// clients and every RFC 9112 pool that honours the hint use to retire the
 	// connection before N; and [http.Server.IdleTimeout] is set to match
 	// when the caller did not set it. So the drain adds no race that steady
