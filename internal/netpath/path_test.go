@@ -1,0 +1,70 @@
+package netpath
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestPath: Add and Remove drive the Service through relays; Close leaves
+// no namespace behind.
+func TestPath(t *testing.T) {
+	needRoot(t)
+	before := netnsList(t)
+	const d = 5 * time.Millisecond
+	p, err := NewPath("", Latency{Delay: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			p.Close()
+		}
+	}()
+	a, b := twoServers(t, p.Namespace())
+	if err := p.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	old, oldR, replica := dialVIP(t, p.Service())
+	start := time.Now()
+	if got := ask(t, old, oldR); got != "a" || replica != 0 {
+		t.Fatalf("reached %q (replica %d), want a (0)", got, replica)
+	}
+	if rtt := time.Since(start); rtt < 2*d {
+		t.Errorf("round trip %v, want >= %v through the relay", rtt, 2*d)
+	}
+	if err := p.Add(b); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.Remove(0); !ok || err != nil {
+		t.Fatalf("Remove(0) = %v, %v", ok, err)
+	}
+	if ok, _ := p.Remove(0); ok {
+		t.Error("second Remove(0) reported an endpoint")
+	}
+	for range 3 {
+		c, r, replica := dialVIP(t, p.Service())
+		if got := ask(t, c, r); got != "b" || replica != 1 {
+			t.Errorf("new connection reached %q (replica %d), want b (1)", got, replica)
+		}
+		c.Close()
+	}
+	if got := ask(t, old, oldR); got != "a" {
+		t.Errorf("established connection moved to %q", got)
+	}
+	old.Close()
+	closed = true
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := p.Add(a); err == nil {
+		t.Error("Add after Close succeeded")
+	}
+	if after := netnsList(t); !slices.Equal(before, after) {
+		t.Errorf("ip netns list: before %q, after %q", before, after)
+	}
+}
