@@ -251,16 +251,40 @@ func (r *run) dial(ep Endpoint, pick bool, deadline time.Time) (*rawConn, uint32
 			return nil, id, -1, errNoEndpoint
 		}
 	}
-	d := net.Dialer{Deadline: deadline}
-	nc, err := d.DialContext(r.ctx, "tcp", ep.Addr)
+	nc, replica, err := r.dialEndpoint(r.ctx, ep, deadline)
 	if err != nil {
 		return nil, id, ep.Replica, err
 	}
+	ep.Replica = replica
 	if !r.track(nc) {
 		nc.Close()
 		return nil, id, ep.Replica, context.Canceled
 	}
 	return newRawConn(nc, id, ep), id, ep.Replica, nil
+}
+
+// dialEndpoint opens a connection to ep before deadline (none if zero)
+// with Config.Dial or else a net.Dialer, and returns the replica it
+// reached: the one Config.Dial reports, or ep.Replica.
+func (r *run) dialEndpoint(ctx context.Context, ep Endpoint, deadline time.Time) (net.Conn, int32, error) {
+	if r.cfg.Dial == nil {
+		d := net.Dialer{Deadline: deadline}
+		nc, err := d.DialContext(ctx, "tcp", ep.Addr)
+		return nc, ep.Replica, err
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	nc, replica, err := r.cfg.Dial(ctx, ep)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, ep.Replica, err
+	}
+	return nc, replica, nil
 }
 
 // wait sleeps until offset at from the start; false when ctx is done first.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -453,7 +454,7 @@ func TestConfig(t *testing.T) {
 	want := Config{Rate: 1, Duration: time.Second, Conns: DefaultConns, RequestTimeout: DefaultRequestTimeout,
 		Client: ClientRaw, Idle: DefaultIdle, HalfSent: 0, SlowBody: DefaultSlowBody,
 		HalfSentAfter: DefaultHalfSentAfter, IdleAfter: DefaultIdleAfter, SlowBodyFor: DefaultSlowBodyFor}
-	if got := c.Config(); got != want {
+	if got := c.Config(); !reflect.DeepEqual(got, want) { // Dial is a func: not comparable with !=
 		t.Errorf("defaults: got %+v\nwant %+v", got, want)
 	}
 }

@@ -1,7 +1,9 @@
 package load
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -52,6 +54,16 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Client selects the HTTP client: ClientRaw ("" too) or ClientGo.
 	Client string
+	// Dial, if set, opens every connection of the run (steady load and hard
+	// cases, both clients) instead of a net.Dialer: ep is the endpoint the
+	// Target picked (or the replica a hard case must reach), ctx carries the
+	// request's deadline and the run's cancellation. It returns the replica
+	// the connection actually reached, which the Results record: a dialer
+	// that routes by itself (a kernel Service behind a virtual IP, whose
+	// Pick says Replica -1) learns it only once connected; -1 means unknown.
+	// It must be safe for concurrent use. Nil means net.Dialer.DialContext
+	// to ep.Addr, reaching ep.Replica.
+	Dial func(ctx context.Context, ep Endpoint) (nc net.Conn, replica int32, err error)
 
 	// The hard cases set up by [Client.BeforeStop] on each replica about to
 	// be stopped: numbers of connections, 0 meaning the Default* constant

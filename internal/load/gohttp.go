@@ -40,7 +40,8 @@ func (r *run) newTransport() *http.Transport {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			id := r.connID.Add(1)
 			ep, ok := r.c.target.Pick()
-			if gr, _ := ctx.Value(goReqKey{}).(*goReq); gr != nil {
+			gr, _ := ctx.Value(goReqKey{}).(*goReq)
+			if gr != nil {
 				gr.mu.Lock()
 				gr.dialed, gr.dialID, gr.replica = true, id, -1
 				if ok {
@@ -51,12 +52,18 @@ func (r *run) newTransport() *http.Transport {
 			if !ok {
 				return nil, errNoEndpoint
 			}
-			var d net.Dialer
-			nc, err := d.DialContext(ctx, "tcp", ep.Addr)
+			nc, replica, err := r.dialEndpoint(ctx, ep, time.Time{})
 			if err != nil {
 				return nil, err
 			}
-			return &goConn{Conn: nc, id: id, replica: ep.Replica}, nil
+			if gr != nil {
+				gr.mu.Lock()
+				if gr.dialID == id {
+					gr.replica = replica
+				}
+				gr.mu.Unlock()
+			}
+			return &goConn{Conn: nc, id: id, replica: replica}, nil
 		},
 		MaxIdleConns:        r.cfg.Conns,
 		MaxIdleConnsPerHost: r.cfg.Conns,
