@@ -21,10 +21,12 @@ func peerClosed(c net.Conn) bool {
 	closed := false
 	// Control, not Read: the Transport's read loop holds the read lock
 	// while it waits for the next response.
-	_ = rc.Control(func(fd uintptr) {
+	err = rc.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		closed = (n == 0 && err == nil) || err == syscall.ECONNRESET
 	})
-	return closed
+	// An error: the Transport's read loop saw the close first and closed
+	// the socket.
+	return closed || err != nil
 }

@@ -126,6 +126,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "drain exec: CONNECT is not supported\n")
 		return
 	}
+	// Stream both ways at once: without this, net/http's HTTP/1 server
+	// would read the rest of the request body before sending the first
+	// byte of a response the application started early.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	if isUpgrade(r.Header) {
 		// The drain's "Connection: close" and keep-alive hint make no
 		// sense on a 101; the upstream's Connection: Upgrade replaces them.
@@ -151,6 +155,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = p.cfg.Upstream
 	pr.Out.Host = pr.In.Host // the application sees the Host the client asked for
+	// Share the trailer map: net/http's server fills in the client's
+	// trailer values when the body ends, which is when the Transport sends
+	// them on (Clone copied the map before they were known).
+	pr.Out.Trailer = pr.In.Trailer
 	if p.cfg.TrustForwarded {
 		in := pr.In.Header
 		pr.Out.Header["X-Forwarded-For"] = in["X-Forwarded-For"]
@@ -242,13 +250,24 @@ type upConn struct {
 	check   atomic.Bool // the next Write starts a request on a reused connection
 }
 
+// testHookFirstWrite, if set, runs before the first write of a request on
+// a reused connection.
+var testHookFirstWrite func(net.Conn)
+
 func (c *upConn) Write(p []byte) (int, error) {
-	if c.check.Swap(false) && peerClosed(c.Conn) {
+	if c.check.Swap(false) && c.closedBeforeWrite() {
 		return 0, errUpstreamClosed
 	}
 	n, err := c.Conn.Write(p)
 	c.written.Add(int64(n))
 	return n, err
+}
+
+func (c *upConn) closedBeforeWrite() bool {
+	if testHookFirstWrite != nil {
+		testHookFirstWrite(c.Conn)
+	}
+	return peerClosed(c.Conn)
 }
 
 // retrier is the proxy's RoundTripper. The Transport itself never retries

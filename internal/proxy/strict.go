@@ -121,14 +121,14 @@ const (
 	sFieldLine        // at the start of a field line (or the end of the section)
 	sFieldName
 	sFieldValue
-	sLF          // after a CR: LF must follow
-	sBody        // Content-Length bytes to skip
-	sChunkSize   // in a chunk-size line: hex digits
-	sChunkExt    // after the size, in BWS or a chunk extension
-	sChunkData   // chunk bytes to skip
-	sChunkCR     // CR after chunk data
-	sChunkLF     // LF after chunk data
-	sOpaque      // no longer HTTP/1 (h2c, upgrade)
+	sLF        // after a CR: LF must follow
+	sBody      // Content-Length bytes to skip
+	sChunkSize // in a chunk-size line: hex digits
+	sChunkExt  // after the size, in BWS or a chunk extension
+	sChunkData // chunk bytes to skip
+	sChunkCR   // CR after chunk data
+	sChunkLF   // LF after chunk data
+	sOpaque    // no longer HTTP/1 (h2c, upgrade)
 )
 
 // what the line ending in sLF belonged to
