@@ -1,7 +1,9 @@
 package rollout
 
 import (
+	"context"
 	"io"
+	"net"
 	"time"
 )
 
@@ -76,6 +78,19 @@ type Plan struct {
 	// replica's stderr are also kept for error messages.
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// Wrap, if set, rewrites each replica's argv right before it is
+	// started, after the "{port}" substitution: to run it through another
+	// program that then execs it, such as `ip netns exec NAME` to start it
+	// in a network namespace. The wrapper must exec the argv (keep the pid),
+	// or signals reach the wrapper instead of the replica. Error messages
+	// show the argv before Wrap. Nil means the argv as is.
+	Wrap func(argv []string) []string
+	// Dial, if set, opens the readiness probes' connections (both the
+	// TCPReady dial and the HTTP GET) to 127.0.0.1:<port>, for replicas
+	// that are reachable only through it (inside a network namespace). It
+	// must be safe for concurrent use. Nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// OnEvent, if set, is called with each Event as it is recorded, one call
 	// at a time and in order. It must return quickly and must not call the

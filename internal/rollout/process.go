@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +60,14 @@ func (p *proc) start(plan *Plan, stdout, stderr io.Writer) error {
 		}
 		p.argv[i] = a
 	}
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	argv := p.argv
+	if plan.Wrap != nil {
+		argv = plan.Wrap(slices.Clone(argv))
+		if len(argv) == 0 {
+			return errors.New("rollout: Plan.Wrap returned an empty argv")
+		}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), plan.Env...), "PORT="+port)
 	if stdout != io.Discard {
 		cmd.Stdout = stdout // else /dev/null
@@ -121,8 +129,11 @@ func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bo
 	ctx, cancel := context.WithTimeout(ctx, DefaultProbeTimeout)
 	defer cancel()
 	if plan.TCPReady {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
+		dial := plan.Dial
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		c, err := dial(ctx, "tcp", addr)
 		if err != nil {
 			return false
 		}
@@ -143,10 +154,11 @@ func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bo
 }
 
 // newProbeClient returns a plain client without keep-alives or proxy, so
-// every probe is a new connection and none stays open.
-func newProbeClient() *http.Client {
+// every probe is a new connection and none stays open; dial (if not nil)
+// opens its connections.
+func newProbeClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{DisableKeepAlives: true},
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

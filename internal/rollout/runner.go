@@ -84,7 +84,7 @@ func New(plan Plan, t0 time.Time) *Runner {
 	r := &Runner{
 		plan:    plan.withDefaults(),
 		t0:      t0,
-		client:  newProbeClient(),
+		client:  newProbeClient(plan.Dial),
 		ports:   make(map[int]bool),
 		quit:    make(chan struct{}),
 		force:   make(chan struct{}),
