@@ -27,8 +27,9 @@ type Path struct {
 	lat Latency
 
 	mu     sync.Mutex
-	eps    []load.Endpoint // the Service's endpoints (relay addresses)
-	relays []*relayRun     // every relay started, kept until Close
+	eps    []load.Endpoint  // the Service's endpoints (relay addresses)
+	addrs  map[int32]string // every replica added -> its address in the Service
+	relays []*relayRun      // every relay started, kept until Close
 	closed bool
 }
 
@@ -51,7 +52,7 @@ func NewPath(vip string, lat Latency) (*Path, error) {
 		ns.Close()
 		return nil, err
 	}
-	return &Path{ns: ns, svc: svc, lat: lat}, nil
+	return &Path{ns: ns, svc: svc, lat: lat, addrs: make(map[int32]string)}, nil
 }
 
 // Namespace returns the namespace.
@@ -94,7 +95,21 @@ func (p *Path) Add(ep load.Endpoint) error {
 		return err
 	}
 	p.eps = eps
+	p.addrs[ep.Replica] = ep.Addr
 	return nil
+}
+
+// Addr returns the address the Service sends replica's connections to:
+// its Relay's with a Latency, else the replica's own. It stays valid after
+// Remove (the Relay keeps relaying until Close), so a client that must
+// reach one replica in particular (a connection set up just before its
+// SIGTERM) goes through the same path as the Service's connections. ok is
+// false if replica was never added.
+func (p *Path) Addr(replica int32) (addr string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	addr, ok = p.addrs[replica]
+	return addr, ok
 }
 
 // Remove removes the endpoint of replica from the Service; established

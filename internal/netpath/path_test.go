@@ -1,6 +1,7 @@
 package netpath
 
 import (
+	"bufio"
 	"slices"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ func TestPath(t *testing.T) {
 	if err := p.Add(b); err != nil {
 		t.Fatal(err)
 	}
+	if addr, ok := p.Addr(0); !ok || addr == a.Addr {
+		t.Errorf("Addr(0) = %q, %v; want the relay's address, not the replica's %s", addr, ok, a.Addr)
+	}
 	if ok, err := p.Remove(0); !ok || err != nil {
 		t.Fatalf("Remove(0) = %v, %v", ok, err)
 	}
@@ -52,6 +56,22 @@ func TestPath(t *testing.T) {
 	}
 	if got := ask(t, old, oldR); got != "a" {
 		t.Errorf("established connection moved to %q", got)
+	}
+	if addr, ok := p.Addr(0); ok { // removed, relay still up: a new connection to it reaches a
+		c, err := p.DialContext(testCtx(t), "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(c)
+		if got := ask(t, c, r); got != "a" {
+			t.Errorf("Addr(0) after Remove reached %q, want a", got)
+		}
+		c.Close()
+	} else {
+		t.Error("Addr(0) forgotten after Remove")
+	}
+	if _, ok := p.Addr(9); ok {
+		t.Error("Addr(9) of a replica never added: ok")
 	}
 	old.Close()
 	closed = true
