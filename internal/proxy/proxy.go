@@ -214,7 +214,10 @@ func (p *Proxy) errorResponse(w http.ResponseWriter, r *http.Request, err error)
 	if p.cfg.Down != nil {
 		down = p.cfg.Down()
 	}
+	var be clientBodyError
 	switch {
+	case errors.As(err, &be):
+		code, msg = http.StatusBadRequest, "reading the request body: "+be.err.Error()
 	case down != "":
 		code, msg = http.StatusServiceUnavailable, "the application "+down
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -310,6 +313,11 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return res, nil
 		}
+		if body != nil {
+			if berr := body.err.Load(); berr != nil {
+				return nil, clientBodyError{*berr}
+			}
+		}
 		mu.Lock()
 		unwritten := conn != nil && reused && conn.written.Load() == start
 		mu.Unlock()
@@ -346,6 +354,7 @@ func (emptyBody) Close() error             { return nil }
 type onceBody struct {
 	rc   io.ReadCloser
 	read atomic.Bool
+	err  atomic.Pointer[error] // the client's body failed (malformed, cut)
 }
 
 func (b *onceBody) Read(p []byte) (int, error) {
@@ -353,7 +362,16 @@ func (b *onceBody) Read(p []byte) (int, error) {
 	if n > 0 || err != nil {
 		b.read.Store(true)
 	}
+	if err != nil && err != io.EOF {
+		b.err.Store(&err)
+	}
 	return n, err
 }
+
+// clientBodyError: the request failed because the client's body did.
+type clientBodyError struct{ err error }
+
+func (e clientBodyError) Error() string { return "client request body: " + e.err.Error() }
+func (e clientBodyError) Unwrap() error { return e.err }
 
 func (b *onceBody) Close() error { return nil }
