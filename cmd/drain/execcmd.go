@@ -93,7 +93,7 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if p := os.Getenv("PORT"); p != "" {
 		defListen = ":" + p
 	}
-	listen := fs.String("listen", defListen, "public listen address (default :$PORT, else :8080)")
+	listen := fs.String("listen", defListen, "public listen address (:$PORT when PORT is set)")
 	readyPath := fs.String("ready-path", "/health", "public readiness path: 503 from the first moment of the drain; while serving it goes to COMMAND (answered 200 by drain exec with --tcp-ready)")
 	upReady := fs.String("upstream-ready-path", "/health", "COMMAND is ready when a GET of this path answers 2xx or 3xx")
 	tcpReady := fs.Bool("tcp-ready", false, "COMMAND is ready when its port accepts a TCP connection")
