@@ -29,6 +29,11 @@ immediate, stdlib, none), which needs nothing but this binary. --peers adds
 other frameworks from the peers/ folder (all, or a comma-separated list);
 a peer that is not installed is reported as such unless --install is given.
 
+The drain test flags apply to every row, --network=kernel and --latency
+included. --latency-sweep 0,1ms,5ms,20ms (needs --network=kernel) runs every
+server once per one-way latency and labels its rows "strategy @5ms";
+--sweep-chart FILE also draws the lost requests per latency as an SVG.
+
 Flags:
 `
 
@@ -61,11 +66,28 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	install := fs.Bool("install", false, "run each selected peer's install script first")
 	modes := fs.String("modes", "drain,immediate,stdlib,none", "drain hello strategies to compare (empty: none)")
 	delay := fs.Float64("delay", 0.05, "seconds each request takes (HELLO_REST_REQUEST_DELAY for every server)")
+	sweepFlag := fs.String("latency-sweep", "", "run every server once per one-way latency of this list (e.g. 0,1ms,5ms,20ms; needs --network=kernel)")
+	chartOut := fs.String("sweep-chart", "", "with --latency-sweep: also write an SVG chart of lost requests per latency to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := f.validate(); err != nil {
 		return err
+	}
+	lats := []time.Duration{f.latency}
+	sweep := *sweepFlag != ""
+	switch {
+	case sweep && f.network != scenario.NetworkKernel:
+		return usagef("--latency-sweep needs --network=kernel (the delay comes from a relay in the kernel path)")
+	case sweep && f.latency != 0:
+		return usagef("give --latency or --latency-sweep, not both")
+	case *chartOut != "" && !sweep:
+		return usagef("--sweep-chart needs --latency-sweep")
+	case sweep:
+		var err error
+		if lats, err = parseSweep(*sweepFlag); err != nil {
+			return err
+		}
 	}
 	if fs.NArg() > 0 {
 		return usagef("compare takes no arguments, got %q", fs.Args())
@@ -94,36 +116,56 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}
 
 	var rows []report.Row
+	var swept []sweepRow
 	started := time.Now()
-	for i, s := range servers {
+	total := len(servers) * len(lats)
+	i := 0
+	for _, s := range servers {
 		if s.peer != "" {
 			if note, ok := preparePeer(ctx, *peersDir, s.peer, *install, stderr); !ok {
 				rows = append(rows, report.Row{Server: s.name, Strategy: s.strategy, Verdict: report.NotInstalled, Note: note})
+				i += len(lats)
 				continue
 			}
 		}
-		spec := f.spec(s.command, stderr)
-		spec.Plan.Env = append(spec.Plan.Env, "HELLO_REST_REQUEST_DELAY="+strconv.FormatFloat(*delay, 'f', -1, 64))
-		if isTerminal(stderr) {
-			label := fmt.Sprintf("[%d/%d] %s %s", i+1, len(servers), s.name, s.strategy)
-			left := eta(started, i, len(servers))
-			spec.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s  %s%s", label, line, left) }
-		} else {
-			fmt.Fprintf(stderr, "compare: [%d/%d] %s %s\n", i+1, len(servers), s.name, s.strategy)
+		for _, lat := range lats {
+			strategy := s.strategy
+			if sweep {
+				strategy += " " + latencyLabel(lat)
+			}
+			spec := f.spec(s.command, stderr)
+			spec.Latency = lat
+			spec.Plan.Env = append(spec.Plan.Env, "HELLO_REST_REQUEST_DELAY="+strconv.FormatFloat(*delay, 'f', -1, 64))
+			if isTerminal(stderr) {
+				label := fmt.Sprintf("[%d/%d] %s %s", i+1, total, s.name, strategy)
+				left := eta(started, i, total)
+				spec.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s  %s%s", label, line, left) }
+			} else {
+				fmt.Fprintf(stderr, "compare: [%d/%d] %s %s\n", i+1, total, s.name, strategy)
+			}
+			i++
+			run, err := scenario.Execute(ctx, spec)
+			if isTerminal(stderr) {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var row report.Row
+			if err != nil && run.Results == nil {
+				row = report.FailedRow(s.name, strategy, err)
+			} else {
+				sum := summarize("drain test", fs, run)
+				if sweep {
+					sum.Meta.Flags["latency"] = lat.String() // this row's, not the list
+				}
+				row = report.NewRow(s.name, strategy, sum)
+			}
+			rows = append(rows, row)
+			if sweep {
+				swept = append(swept, sweepRow{series: sweepSeries(row, s.strategy), latency: lat, lost: row.Lost, ok: row.Verdict.Measured()})
+			}
 		}
-		run, err := scenario.Execute(ctx, spec)
-		if isTerminal(stderr) {
-			fmt.Fprint(stderr, "\r\033[K")
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil && run.Results == nil {
-			rows = append(rows, report.FailedRow(s.name, s.strategy, err))
-			continue
-		}
-		sum := summarize("drain test", fs, run)
-		rows = append(rows, report.NewRow(s.name, s.strategy, sum))
 	}
 	if *peersFlag == "all" {
 		rows = append(rows, notMeasured...)
@@ -138,7 +180,14 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		return werr
 	}
 	if *htmlOut != "" {
-		return writeFile(*htmlOut, func(w io.Writer) error { return report.WriteCompareHTML(w, "drain compare", rows) })
+		if err := writeFile(*htmlOut, func(w io.Writer) error { return report.WriteCompareHTML(w, "drain compare", rows) }); err != nil {
+			return err
+		}
+	}
+	if *chartOut != "" {
+		return writeFile(*chartOut, func(w io.Writer) error {
+			return writeSweepChart(w, "drain compare: lost requests by one-way latency (kernel path)", lats, swept)
+		})
 	}
 	return nil
 }

@@ -31,6 +31,16 @@ more were, 2 on bad usage or when the replicas could not start.
 Replicas run with KUBERNETES_SERVICE_HOST set (as in a pod) unless
 --pod-env=false, so libraries pick their in-cluster defaults.
 
+--network=model (the default) runs the replicas on this host's loopback and
+lets the client pick a ready endpoint for each new connection, a model of
+kube-proxy. --network=kernel runs replicas and client in a network namespace
+of their own and lets the kernel route each new connection through a
+kube-proxy-like nftables Service (conntrack keeps established connections
+where they are); --latency adds a one-way delay (relayed data, FIN and RST
+alike) between client and replicas, --jitter varies it. It needs root, ip
+(iproute2) and nft (nftables); the namespace is deleted at the end, also on
+Ctrl-C. See docs/netpath.md.
+
 Flags:
 `
 
@@ -45,6 +55,9 @@ type testFlags struct {
 	warmup      time.Duration
 	settle      time.Duration
 	podEnv      bool
+	network     string
+	latency     time.Duration
+	jitter      time.Duration
 
 	rate      float64
 	duration  time.Duration
@@ -74,6 +87,9 @@ func (f *testFlags) register(fs interface {
 	fs.DurationVar(&f.warmup, "warmup", rollout.DefaultWarmup, "load before the first restart")
 	fs.DurationVar(&f.settle, "settle", rollout.DefaultSettle, "load after each restart before the next")
 	fs.BoolVar(&f.podEnv, "pod-env", true, "set KUBERNETES_SERVICE_HOST for the replicas, as in a pod")
+	fs.StringVar(&f.network, "network", scenario.NetworkModel, "model (the client picks an endpoint) or kernel (a namespace, an nftables Service and conntrack; needs root)")
+	fs.DurationVar(&f.latency, "latency", 0, "one-way delay between client and replicas (needs --network=kernel)")
+	fs.DurationVar(&f.jitter, "jitter", 0, "vary --latency uniformly by up to this much, without reordering (needs --network=kernel)")
 	fs.Float64Var(&f.rate, "rate", 500, "requests per second (open loop)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (0: until every replaced replica has exited, plus --settle)")
 	fs.IntVar(&f.conns, "conns", 32, "persistent connections carrying the steady load")
@@ -100,6 +116,12 @@ func (f *testFlags) validate() error {
 		return usagef("--client %q: use raw or go", f.client)
 	case f.conns < 1:
 		return usagef("--conns %d: need at least 1", f.conns)
+	case f.network != scenario.NetworkModel && f.network != scenario.NetworkKernel:
+		return usagef("--network %q: use %s or %s", f.network, scenario.NetworkModel, scenario.NetworkKernel)
+	case f.latency < 0 || f.jitter < 0:
+		return usagef("--latency %v --jitter %v: need durations >= 0", f.latency, f.jitter)
+	case (f.latency > 0 || f.jitter > 0) && f.network != scenario.NetworkKernel:
+		return usagef("--latency and --jitter need --network=kernel (the delay comes from a relay in the kernel path)")
 	}
 	return nil
 }
@@ -126,7 +148,10 @@ func (f *testFlags) spec(command []string, stderr io.Writer) scenario.Spec {
 		plan.Env = []string{"KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=443"}
 	}
 	return scenario.Spec{
-		Plan: plan,
+		Network: f.network,
+		Latency: f.latency,
+		Jitter:  f.jitter,
+		Plan:    plan,
 		Load: load.Config{
 			Rate:           f.rate,
 			Duration:       f.duration,

@@ -16,10 +16,32 @@ import (
 	"github.com/drainhttp/drain/internal/rollout"
 )
 
+// Networks for [Spec.Network].
+const (
+	// NetworkModel: replicas listen on the host's loopback and the load
+	// client picks a ready endpoint itself for each new connection
+	// (rollout.Endpoints, a model of kube-proxy's routing).
+	NetworkModel = "model"
+	// NetworkKernel: replicas and client run in a network namespace of
+	// their own, and the kernel routes each new connection through a
+	// kube-proxy-like nftables Service with conntrack, optionally through
+	// a latency relay (internal/netpath). Needs root, ip and nft.
+	NetworkKernel = "kernel"
+)
+
 // Spec is one run.
 type Spec struct {
 	Plan rollout.Plan
 	Load load.Config
+
+	// Network is NetworkModel ("" too) or NetworkKernel.
+	Network string
+	// Latency is the one-way delay between the client and each replica,
+	// added in both directions to data, FIN and RST; Jitter varies it
+	// uniformly by up to ±Jitter without reordering. Both need
+	// NetworkKernel (a relay in the kernel path provides them); 0 means
+	// none, negative is an error.
+	Latency, Jitter time.Duration
 
 	// Progress, if set, is called about every 200 ms with a one-line status.
 	Progress func(line string)
@@ -44,27 +66,57 @@ var ErrSetup = errors.New("drain: replicas did not start")
 // Execute runs spec: start the replicas, run the load, roll every replica
 // while the load runs, stop everything. Every process it starts is reaped
 // before it returns, also when ctx is cancelled.
-func Execute(ctx context.Context, spec Spec) (Run, error) {
+func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	if len(spec.Plan.Command) == 0 {
 		return Run{}, fmt.Errorf("%w: no command given", ErrSetup)
 	}
 	if _, err := exec.LookPath(spec.Plan.Command[0]); err != nil {
 		return Run{}, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
+	if err := checkNetwork(spec); err != nil {
+		return Run{}, err
+	}
+	plan := spec.Plan
+	cfg := spec.Load
+	var target load.Target
+	var kp *kernelPath
+	if spec.Network == NetworkKernel {
+		if kp, err = newKernelPath(spec.Latency, spec.Jitter); err != nil {
+			return Run{}, err
+		}
+		// Deferred before r.Stop, so it runs after: the namespace goes
+		// once every replica in it has been reaped.
+		defer func() { err = errors.Join(err, kp.close()) }()
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		kp.wire(&plan, &cfg, cancel)
+		target = kp.path.Service()
+	}
+
 	t0 := time.Now()
-	r := rollout.New(spec.Plan, t0)
+	r := rollout.New(plan, t0)
 	defer r.Stop()
 	if err := r.Start(ctx); err != nil {
+		if kp != nil && kp.failed() != nil {
+			return Run{}, fmt.Errorf("%w: %w", ErrSetup, kp.failed())
+		}
 		return Run{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	cfg := spec.Load
 	auto := cfg.Duration == 0
 	if auto {
-		cfg.Duration = bound(spec.Plan)
+		cfg.Duration = bound(plan)
 	}
-	client, err := load.NewClient(cfg, r.Endpoints())
+	if target == nil {
+		target = r.Endpoints()
+	}
+	client, err := load.NewClient(cfg, target)
 	if err != nil {
 		return Run{}, err
+	}
+	var hooks rollout.Hooks = client
+	if kp != nil {
+		hooks = kp.hooks(client)
 	}
 
 	var wg sync.WaitGroup
@@ -80,7 +132,7 @@ func Execute(ctx context.Context, spec Spec) (Run, error) {
 		defer close(stop)
 		wg.Go(func() { progress(stop, loadDone, t0, client, r, spec.Progress) })
 	}
-	rollErr := r.Roll(ctx, client)
+	rollErr := r.Roll(ctx, hooks)
 	if rollErr != nil && ctx.Err() != nil {
 		rollErr = nil // reported as the cancellation below
 	}
@@ -98,6 +150,9 @@ func Execute(ctx context.Context, spec Spec) (Run, error) {
 		Events:   measured(r.Events(), r.Replicas()),
 		Replicas: r.Replicas(),
 		RollErr:  rollErr,
+	}
+	if kp != nil && kp.failed() != nil {
+		return run, kp.failed() // the path broke: the cancellation was ours
 	}
 	if loadErr != nil && !errors.Is(loadErr, context.Canceled) {
 		return run, loadErr
