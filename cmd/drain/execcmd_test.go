@@ -49,8 +49,9 @@ type execProc struct {
 	code int
 
 	mu     sync.Mutex
+	cond   *sync.Cond // broadcast on every stderr line and at exit
 	stderr strings.Builder
-	lines  chan string
+	exited bool
 }
 
 // startExec runs drain exec with args (flags, "--", COMMAND...) on a free
@@ -58,7 +59,8 @@ type execProc struct {
 func startExec(t *testing.T, args ...string) *execProc {
 	t.Helper()
 	all := append([]string{"exec", "--listen", "127.0.0.1:0"}, args...)
-	p := &execProc{t: t, cmd: osexec.Command(drainBin, all...), done: make(chan struct{}), lines: make(chan string, 1)}
+	p := &execProc{t: t, cmd: osexec.Command(drainBin, all...), done: make(chan struct{})}
+	p.cond = sync.NewCond(&p.mu)
 	p.cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=")
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -74,6 +76,7 @@ func startExec(t *testing.T, args ...string) *execProc {
 			line := sc.Text()
 			p.mu.Lock()
 			p.stderr.WriteString(line + "\n")
+			p.cond.Broadcast()
 			p.mu.Unlock()
 			if strings.Contains(line, "drain exec: serving") {
 				if _, a, ok := strings.Cut(line, "listen="); ok {
@@ -81,6 +84,10 @@ func startExec(t *testing.T, args ...string) *execProc {
 				}
 			}
 		}
+		p.mu.Lock()
+		p.exited = true
+		p.cond.Broadcast()
+		p.mu.Unlock()
 		err := p.cmd.Wait()
 		p.code = p.cmd.ProcessState.ExitCode()
 		if ee, ok := err.(*osexec.ExitError); ok && ee.Sys().(syscall.WaitStatus).Signaled() {
@@ -105,6 +112,17 @@ func (p *execProc) log() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stderr.String()
+}
+
+// logged waits until drain exec has logged s (or exited) and reports
+// whether it did.
+func (p *execProc) logged(s string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for !strings.Contains(p.stderr.String(), s) && !p.exited {
+		p.cond.Wait()
+	}
+	return strings.Contains(p.stderr.String(), s)
 }
 
 // wait waits for drain exec to exit and returns its status.
@@ -277,6 +295,7 @@ func TestExecExitCodeAndSignals(t *testing.T) {
 	if code := p.wait(10 * time.Second); code != 3 {
 		t.Errorf("exit %d, want the application's 3\n%s", code, p.log())
 	}
+	p.logged("stopping the application")
 	log := p.log()
 	if i, j := strings.Index(log, "public side drained"), strings.Index(log, "stopping the application"); i < 0 || j < i {
 		t.Errorf("the application was not stopped after the drain:\n%s", log)
@@ -385,7 +404,8 @@ func TestExecSmuggling(t *testing.T) {
 	if res, _ := c.read(t); res.StatusCode != 400 {
 		t.Errorf("status %d", res.StatusCode)
 	}
-	if !strings.Contains(p.log(), "rejected an ambiguous request") {
+	p.signal(syscall.SIGTERM) // so logged returns at exit at the latest
+	if !p.logged("rejected an ambiguous request") {
 		t.Errorf("no log line:\n%s", p.log())
 	}
 }
