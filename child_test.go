@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,7 +18,9 @@ import (
 // runChild serves as a child process when the test binary is re-executed by
 // TestSIGTERMChildProcess. It reports whether it ran.
 func runChild() bool {
-	if os.Getenv("DRAIN_TEST_CHILD") != "1" {
+	switch os.Getenv("DRAIN_TEST_CHILD") {
+	case "1":
+	default:
 		return false
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,5 +68,42 @@ func TestSIGTERMChildProcess(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("child exit: %v", err)
+	}
+}
+
+
+// TestSignalRightAfterContextDoesNotForce: with signal.NotifyContext and the
+// Drainer's own Signals, one SIGTERM cancels the context and also reaches
+// the Drainer a moment later. That second delivery must not force the drain.
+func TestSignalRightAfterContextDoesNotForce(t *testing.T) {
+	release := make(chan struct{})
+	inHandler := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Options{Logger: quietLog, Signals: []os.Signal{syscall.SIGUSR1}})
+	d.Add(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(inHandler)
+		<-release
+		io.WriteString(w, "done")
+	})}, ln)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	c := dialRaw(t, ln.Addr().String())
+	c.write(get)
+	<-inHandler
+	cancel() // what NotifyContext does on the signal...
+	<-d.Draining()
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1) // ...and the same signal reaching the Drainer
+	time.Sleep(50 * time.Millisecond)          // give a wrong force time to happen
+	close(release)
+	if resp := c.response(); resp.StatusCode != 200 {
+		t.Errorf("in-flight request: %d", resp.StatusCode)
+	}
+	c.c.Close()
+	if err := <-errc; err != nil {
+		t.Errorf("Run = %v, want nil: the duplicate signal forced the drain", err)
 	}
 }

@@ -40,6 +40,10 @@ const (
 	DefaultCleanupTimeout = 5 * time.Second
 )
 
+// sameSignal is how soon after a context-triggered drain a signal counts as
+// the one that cancelled the context, not a second one.
+const sameSignal = 250 * time.Millisecond
+
 // pollInterval is how often the closing phase looks at idle connections
 // while nothing else wakes it.
 const pollInterval = 5 * time.Millisecond
@@ -360,9 +364,11 @@ func (d *Drainer) Run(ctx context.Context) error {
 
 	var failed error
 	cause := ""
+	viaCtx := false
 	select {
 	case <-ctx.Done():
 		cause = "context: " + context.Cause(ctx).Error()
+		viaCtx = true
 	case s := <-sig:
 		cause = "signal: " + s.String()
 	case <-d.stop:
@@ -370,14 +376,23 @@ func (d *Drainer) Run(ctx context.Context) error {
 	case failed = <-serveErr:
 		cause = "serve error: " + failed.Error()
 	}
-	// A signal or Stop after this point forces.
+	// A signal or Stop after this point forces. When a context cancelled by
+	// signal.NotifyContext began the drain, the same signal also reaches sig
+	// a moment later: one within sameSignal of the start is that one.
 	d.triggers.CompareAndSwap(0, 1)
+	triggered := time.Now()
 	go func() {
-		select {
-		case <-sig:
-			d.Stop()
-			d.Stop()
-		case <-d.force:
+		for {
+			select {
+			case <-sig:
+				if viaCtx && time.Since(triggered) < sameSignal {
+					continue
+				}
+				d.Stop()
+				d.Stop()
+			case <-d.force:
+			}
+			return
 		}
 	}()
 

@@ -76,15 +76,7 @@ func (e childExitError) Error() string { return "the application " + e.status }
 func (e childExitError) ExitCode() int { return e.code }
 
 func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	err := execMain(ctx, args, stdin, stdout, stderr)
-	var ce childExitError
-	if errors.As(err, &ce) && stderr == io.Writer(os.Stderr) {
-		// main maps every error to 1; the application's status is what an
-		// orchestrator must see.
-		fmt.Fprintln(stderr, "drain exec:", ce)
-		os.Exit(ce.code)
-	}
-	return err
+	return execMain(ctx, args, stdin, stdout, stderr)
 }
 
 func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

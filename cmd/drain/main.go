@@ -15,8 +15,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	// hello handles its own signals (that is what it demonstrates).
-	if len(os.Args) > 1 && os.Args[1] == "hello" {
+	// hello and exec handle their own signals (that is what they do).
+	if len(os.Args) > 1 && (os.Args[1] == "hello" || os.Args[1] == "exec") {
 		stop()
 		ctx = context.Background()
 	}
@@ -28,9 +28,15 @@ func main() {
 func exitCode(err error, stderr io.Writer) int {
 	var u usageError
 	var l lostError
+	var c interface{ ExitCode() int }
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &c):
+		// drain exec: the application's own status is what an orchestrator
+		// must see.
+		fmt.Fprintln(stderr, "drain:", err)
+		return c.ExitCode()
 	case errors.As(err, &u):
 		fmt.Fprintln(stderr, "drain:", u.err)
 		return 2
