@@ -71,7 +71,6 @@ func TestSIGTERMChildProcess(t *testing.T) {
 	}
 }
 
-
 // TestSignalRightAfterContextDoesNotForce: with signal.NotifyContext and the
 // Drainer's own Signals, one SIGTERM cancels the context and also reaches
 // the Drainer a moment later. That second delivery must not force the drain.
