@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -25,7 +26,17 @@ func main() {
 	rate := flag.Float64("rate", 30000, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long")
 	conns := flag.Int("conns", 32, "persistent connections")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadclient:", err)
+			os.Exit(2)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
@@ -36,7 +47,7 @@ func main() {
 	elapsed := time.Since(start)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadclient:", err)
-		os.Exit(1)
+		return
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
