@@ -108,3 +108,4 @@ func BenchmarkConnection(b *testing.B) {
 		})
 	}
 }
+
