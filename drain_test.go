@@ -597,3 +597,56 @@ func readAll(resp *http.Response, err error) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// TestHijackedConnectionIsTrackedUntilItCloses: a WebSocket-style handler
+// takes over its connection; the drain waits for it, the handler learns of
+// the drain from Draining() and closes, and the drain ends then.
+func TestHijackedConnectionIsTrackedUntilItCloses(t *testing.T) {
+	var d *Drainer
+	hijack := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		go func() {
+			<-d.Draining()
+			time.Sleep(200 * time.Millisecond) // the application's goodbye
+			c.Write([]byte("bye"))
+			c.Close()
+		}()
+	})
+	h := start(t, Options{Idle: IdleImmediate}, hijack)
+	d = h.d
+	c := dialRaw(t, h.addr)
+	c.write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+	if resp := c.response(); resp.StatusCode != 101 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitHijacked(t, h.d)
+	t0 := time.Now()
+	h.d.Stop()
+	if err := h.wait(); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if el := time.Since(t0); el < 200*time.Millisecond {
+		t.Errorf("drain ended after %v, before the hijacked connection closed", el)
+	}
+	b, _ := io.ReadAll(c.br)
+	if string(b) != "bye" {
+		t.Errorf("hijacked connection got %q, want the handler's goodbye", b)
+	}
+}
+
+func waitHijacked(t *testing.T, d *Drainer) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Stats().Hijacked == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no hijacked connection tracked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
