@@ -36,6 +36,7 @@ type trackedConn struct {
 	idleSince    atomic.Int64  // unix nanos: last transition to idle, or accept
 	protoChecked atomic.Bool   // ALPN looked at (TLS only)
 	hinted       atomic.Bool   // the Keep-Alive hint was sent
+	newRead      atomic.Int64  // unix nanos of the last byte read while in StateNew
 
 	// guarded by srv.mu
 	reason  int  // why it was closed, once closing
@@ -53,6 +54,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		if c.bytes.Add(uint64(n)) == uint64(n) && n >= 3 && bytes.HasPrefix(h2cPreface, p[:min(n, len(h2cPreface))]) {
 			c.h2.Store(true)
+		}
+		if c.srv.tls && http.ConnState(c.state.Load()) == http.StateNew {
+			c.newRead.Store(time.Now().UnixNano())
 		}
 	}
 	return n, err
@@ -107,10 +111,18 @@ func (c *trackedConn) quiet() bool {
 	if st != http.StateIdle && st != http.StateNew {
 		return false
 	}
-	if !c.reading.Load() || c.bytes.Load() != c.idleMark.Load() {
+	if !c.reading.Load() || pendingBytes(c.Conn) != 0 {
 		return false
 	}
-	return pendingBytes(c.Conn) == 0
+	if c.bytes.Load() == c.idleMark.Load() {
+		return true
+	}
+	// Over TLS, a new connection's handshake bytes look like a request's at
+	// the socket. One that has been silent for the keep-alive timeout since
+	// its last byte is treated as idle: a client that stalls that long in
+	// the middle of its first request's headers would hit a read timeout
+	// in steady state too.
+	return st == http.StateNew && c.srv.tls && time.Since(time.Unix(0, c.newRead.Load())) >= max(c.srv.keepAlive, 0)
 }
 
 // listener tracks every accepted connection and can be closed by the drain

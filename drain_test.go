@@ -650,3 +650,41 @@ func waitHijacked(t *testing.T, d *Drainer) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestTLSPreconnectIsClosedAfterKeepAlive: a TLS client that completed its
+// handshake and never sent a request (a browser's preconnect) holds the
+// drain only for the keep-alive timeout, not until the deadline.
+func TestTLSPreconnectIsClosedAfterKeepAlive(t *testing.T) {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	certs := ts.TLS.Certificates
+	clientTLS := ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	ts.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Options{Logger: quietLog, Signals: []os.Signal{}, KeepAlive: time.Second, Deadline: 20 * time.Second})
+	d.Add(&http.Server{Handler: hello, TLSConfig: &tls.Config{Certificates: certs}}, ln)
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(context.Background()) }()
+	c, err := tls.Dial("tcp", ln.Addr().String(), clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t0 := time.Now()
+	d.Stop()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the preconnected TLS connection held the drain")
+	}
+	if el := time.Since(t0); el < 900*time.Millisecond {
+		t.Errorf("closed after %v, before the keep-alive timeout", el)
+	}
+}
