@@ -108,4 +108,3 @@ func BenchmarkConnection(b *testing.B) {
 		})
 	}
 }
-
