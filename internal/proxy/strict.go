@@ -164,9 +164,7 @@ type scanner struct {
 	// the section so far
 	clCount int
 	cl      int64
-	clBad   bool
 	teCount int
-	teBad   bool
 	upgrade bool
 
 	// chunked
