@@ -50,6 +50,7 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	keepAlive := fs.Duration("keepalive", 0, "drain modes: keep-alive timeout (0: "+drain.DefaultKeepAlive.String()+")")
 	deadline := fs.Duration("deadline", 0, "drain modes: handler deadline (0: "+drain.DefaultDeadline.String()+")")
 	quiet := fs.Duration("quiet", 0, "drain modes: end the propagation delay after this long without a new connection (0: never)")
+	idleTimeout := fs.Duration("idle-timeout", 0, "stdlib and none modes: http.Server.IdleTimeout (0: none, as in the background's example)")
 	verbose := fs.Bool("v", false, "log each drain phase to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -75,10 +76,11 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "hello-rest listening on http://%s (shutdown=%s)\n", ln.Addr(), m)
 	err = hello.Serve(ctx, ln, hello.Config{
-		Mode:  m,
-		Delay: time.Duration(*delay * float64(time.Second)),
-		Log:   log,
-		Drain: drain.Options{Delay: *lameDuck, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
+		Mode:        m,
+		Delay:       time.Duration(*delay * float64(time.Second)),
+		IdleTimeout: *idleTimeout,
+		Log:         log,
+		Drain:       drain.Options{Delay: *lameDuck, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
 	})
 	if errors.Is(err, drain.ErrDeadline) || errors.Is(err, drain.ErrForced) {
 		log.Warn("drain ended early", "err", err)

@@ -54,8 +54,12 @@ func ParseMode(s string) (Mode, error) {
 type Config struct {
 	Mode  Mode
 	Delay time.Duration // every request's processing time
-	Drain drain.Options // used by ModeDrain and ModeImmediate
-	Log   *slog.Logger
+	// IdleTimeout is http.Server.IdleTimeout in ModeStdlib and ModeNone
+	// (the drain modes set it from their keep-alive timeout); zero, as in
+	// the background's example, means none.
+	IdleTimeout time.Duration
+	Drain       drain.Options // used by ModeDrain and ModeImmediate
+	Log         *slog.Logger
 }
 
 // Handler returns the hello-rest routes; ready answers GET /health.
@@ -113,9 +117,9 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		d.Add(srv, ln)
 		return d.Run(ctx)
 	case ModeStdlib:
-		return serveStdlib(ln, cfg.Delay, log)
+		return serveStdlib(ln, cfg.Delay, cfg.IdleTimeout, log)
 	case ModeNone:
-		srv := &http.Server{Handler: Handler(cfg.Delay, okHandler)}
+		srv := &http.Server{Handler: Handler(cfg.Delay, okHandler), IdleTimeout: cfg.IdleTimeout}
 		return srv.Serve(ln)
 	}
 	return fmt.Errorf("%w %q", ErrMode, cfg.Mode)
@@ -123,8 +127,8 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 
 // serveStdlib is the background's "production-ready" Go example, kept
 // line for line (Serve on a listener instead of ListenAndServe).
-func serveStdlib(ln net.Listener, delay time.Duration, log *slog.Logger) error {
-	server := &http.Server{Handler: Handler(delay, okHandler)}
+func serveStdlib(ln net.Listener, delay, idle time.Duration, log *slog.Logger) error {
+	server := &http.Server{Handler: Handler(delay, okHandler), IdleTimeout: idle}
 	shutdownComplete := make(chan struct{})
 	go func() {
 		quit := make(chan os.Signal, 1)
