@@ -175,31 +175,81 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	htmlOut := fs.String("html", "", "also write an HTML report with a timeline chart to this file")
 	resultsOut := fs.String("results", "", "also write every request's Result as JSON lines to this file")
 	allowLost := fs.Int("allow-lost", 0, "exit 1 when more requests than this were lost")
-	logOut := fs.String("log", "", "write the replicas' stdout and stderr to this file (default: discarded)")
+	logOut := fs.String("log", "", "write the replicas' stdout and stderr (with --during: CMD's) to this file (default: discarded)")
+	target := fs.String("target", "", "load only: send to this running service (http://host:port/) instead of starting replicas")
+	during := fs.String("during", "", "with --target: run this shell command once the load is steady (e.g. 'kubectl rollout restart deployment/api'); the load ends --settle after it exits")
+	idleAfter := fs.Duration("idle-after", load.DefaultIdleAfter, "idle connections send their request this long after SIGTERM (with --during: after CMD starts)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := f.validate(); err != nil {
 		return err
 	}
-	command := fs.Args()
-	if len(command) == 0 {
-		fs.Usage()
-		return usagef("no COMMAND given: drain test [flags] -- COMMAND [ARGS...]")
+	if *idleAfter <= 0 {
+		return usagef("--idle-after %v: need a positive duration", *idleAfter)
 	}
-	spec := f.spec(command, stderr)
+	command := fs.Args()
+	var logw io.Writer
 	if *logOut != "" {
 		lf, err := os.Create(*logOut)
 		if err != nil {
 			return usagef("--log: %v", err)
 		}
 		defer lf.Close()
-		spec.Plan.Stdout, spec.Plan.Stderr = lf, lf
+		logw = lf
 	}
+	var progress func(string)
 	if isTerminal(stderr) {
-		spec.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s", line) }
+		progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s", line) }
 		defer fmt.Fprint(stderr, "\r\033[K")
 	}
+	out := testOutput{fs: fs, stdout: stdout, json: *jsonOut, html: *htmlOut, results: *resultsOut, allowLost: *allowLost}
+
+	if *target != "" {
+		if len(command) > 0 {
+			return usagef("--target and a COMMAND exclude each other: either drain test starts the replicas, or it loads a running service")
+		}
+		if f.network != "" && f.network != scenario.NetworkModel {
+			return usagef("--network=%s needs replicas started by drain test, not --target", f.network)
+		}
+		cfg := f.spec(nil, stderr).Load
+		cfg.IdleAfter = *idleAfter
+		run, err := scenario.ExecuteTarget(ctx, scenario.TargetSpec{
+			URL: *target, Load: cfg, During: *during, Warmup: f.warmup, Settle: f.settle,
+			Output: logw, Progress: progress,
+		})
+		if errors.Is(err, scenario.ErrTarget) || errors.Is(err, load.ErrConfig) {
+			return usageError{err}
+		}
+		if err != nil && run.Results == nil {
+			return err
+		}
+		if run.DuringStart >= 0 {
+			fmt.Fprintf(stderr, "drain: --during ran from %.3fs to %.3fs (%v)\n", run.DuringStart.Seconds(), run.DuringEnd.Seconds(), exitStatus(run.DuringErr))
+		}
+		sum := summarize("drain test", fs, scenario.Run{Start: run.Start, Duration: run.Duration, Results: run.Results})
+		if werr := out.write(sum, run.Results, *target); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return err
+		}
+		if run.DuringErr != nil {
+			return fmt.Errorf("--during %q: %w", *during, run.DuringErr)
+		}
+		return out.check(sum)
+	}
+	if *during != "" {
+		return usagef("--during needs --target: with a COMMAND, drain test performs the rollout itself")
+	}
+	if len(command) == 0 {
+		fs.Usage()
+		return usagef("no COMMAND given: drain test [flags] -- COMMAND [ARGS...], or --target URL")
+	}
+	spec := f.spec(command, stderr)
+	spec.Load.IdleAfter = *idleAfter
+	spec.Plan.Stdout, spec.Plan.Stderr = logw, logw
+	spec.Progress = progress
 	run, err := scenario.Execute(ctx, spec)
 	if errors.Is(err, scenario.ErrSetup) {
 		return usageError{err}
@@ -208,20 +258,8 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return err
 	}
 	sum := summarize("drain test", fs, run)
-	if err := writeReport(stdout, sum, *jsonOut); err != nil {
-		return err
-	}
-	if *htmlOut != "" {
-		if err := writeFile(*htmlOut, func(w io.Writer) error {
-			return report.WriteHTML(w, "drain test: "+strings.Join(command, " "), []report.Section{{Name: strings.Join(command, " "), Summary: sum}})
-		}); err != nil {
-			return err
-		}
-	}
-	if *resultsOut != "" {
-		if err := writeFile(*resultsOut, func(w io.Writer) error { return load.WriteJSONL(w, run.Results) }); err != nil {
-			return err
-		}
+	if werr := out.write(sum, run.Results, strings.Join(command, " ")); werr != nil {
+		return werr
 	}
 	if err != nil {
 		return err // cancelled: the partial report is out, the status says so
@@ -229,13 +267,51 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if run.RollErr != nil {
 		fmt.Fprintln(stderr, "drain: rollout:", run.RollErr)
 	}
-	if sum.Lost > *allowLost {
-		return lostError{sum.Lost, *allowLost}
+	if err := out.check(sum); err != nil {
+		return err
 	}
-	if run.RollErr != nil {
-		return run.RollErr
+	return run.RollErr
+}
+
+// testOutput writes drain test's reports.
+type testOutput struct {
+	fs            interface{ Visit(func(*flagT)) }
+	stdout        io.Writer
+	json          bool
+	html, results string
+	allowLost     int
+}
+
+func (o testOutput) write(sum report.Summary, results []load.Result, name string) error {
+	if err := writeReport(o.stdout, sum, o.json); err != nil {
+		return err
+	}
+	if o.html != "" {
+		if err := writeFile(o.html, func(w io.Writer) error {
+			return report.WriteHTML(w, "drain test: "+name, []report.Section{{Name: name, Summary: sum}})
+		}); err != nil {
+			return err
+		}
+	}
+	if o.results != "" {
+		return writeFile(o.results, func(w io.Writer) error { return load.WriteJSONL(w, results) })
 	}
 	return nil
+}
+
+// check turns too many lost requests into exit status 1.
+func (o testOutput) check(sum report.Summary) error {
+	if sum.Lost > o.allowLost {
+		return lostError{sum.Lost, o.allowLost}
+	}
+	return nil
+}
+
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
 }
 
 func summarize(command string, fs interface{ Visit(func(*flagT)) }, run scenario.Run) report.Summary {
