@@ -7,7 +7,7 @@ K8S_STAGING=${K8S_STAGING:-v0.37.2}
 CACHE=${DRAIN_KUBE_CACHE:-/var/cache/drain-kube}
 BIN=$CACHE/$K8S_VERSION/bin
 # Everything one cluster creates on disk (configs, PIDs, logs, etcd, containerd root).
-STATE=${DRAIN_KUBE_STATE:-/var/run/drain-kube}
+STATE=${DRAIN_KUBE_STATE:-/var/lib/drain-kube}
 SOCK=/run/drain-kube-containerd/containerd.sock
 POD_CIDR=10.244.0.0/24
 POD_GW=10.244.0.1
