@@ -13,9 +13,10 @@ import (
 
 // Why closed: counted in [Stats].
 const (
-	closedByPeer = iota // the client closed, or net/http closed after "Connection: close"
-	closedIdle          // the idle policy closed it
-	closedForced        // the deadline or a second signal closed it
+	closedByPeer      = iota // the client closed, or net/http closed after "Connection: close"
+	closedIdle               // the idle policy closed it
+	closedForced             // the deadline or a second signal closed it
+	closedIdleTimeout        // the keep-alive idle timeout closed it (steady state)
 	numCloseReasons
 )
 
@@ -37,6 +38,7 @@ type trackedConn struct {
 	protoChecked atomic.Bool   // ALPN looked at (TLS only)
 	hinted       atomic.Bool   // the Keep-Alive hint was sent
 	newRead      atomic.Int64  // unix nanos of the last byte read while in StateNew
+	idleDeadline atomic.Int64  // unix nanos: net/http's idle read deadline, kept lazily (0: none)
 
 	// guarded by srv.mu
 	reason  int  // why it was closed, once closing
@@ -61,6 +63,25 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// SetReadDeadline keeps net/http's keep-alive idle deadline (set right after
+// a connection goes idle) in memory instead of arming a runtime timer twice
+// per request; the Drainer's idle sweep enforces it, and only on a quiet
+// connection. Every other deadline goes to the socket.
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	if c.srv.lazyIdle && http.ConnState(c.state.Load()) == http.StateIdle && !c.h2.Load() && t.Unix() > farPast {
+		c.idleDeadline.Store(t.UnixNano())
+		return nil
+	}
+	if c.idleDeadline.Load() != 0 {
+		c.idleDeadline.Store(0)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// farPast separates real deadlines from net/http's "abort this read now"
+// deadline (a moment in 1970).
+const farPast = 1_000_000_000
 
 // CloseWrite lets net/http's "Connection: close" path send its FIN at once
 // (it looks for this method). While draining, it also waits for the client's

@@ -203,6 +203,9 @@ func (d *Drainer) Add(srv *http.Server, ln net.Listener) {
 		if srv.IdleTimeout == 0 {
 			srv.IdleTimeout = s.keepAlive
 		}
+		// With no ReadTimeout, net/http's only read deadline while idle is
+		// IdleTimeout: keep it lazily (see trackedConn.SetReadDeadline).
+		s.lazyIdle = srv.ReadTimeout == 0 && srv.IdleTimeout > 0
 		s.hint = []string{"timeout=" + strconv.Itoa(int(max(s.keepAlive/time.Second, 1)))}
 	}
 	h := srv.Handler
@@ -362,6 +365,10 @@ func (d *Drainer) Run(ctx context.Context) error {
 		})
 	}
 
+	stopSweep := make(chan struct{})
+	var sweeping sync.WaitGroup
+	sweeping.Go(func() { d.idleSweep(servers, stopSweep) })
+
 	var failed error
 	cause := ""
 	viaCtx := false
@@ -397,6 +404,8 @@ func (d *Drainer) Run(ctx context.Context) error {
 	}()
 
 	err := d.drain(servers, cause)
+	close(stopSweep)
+	sweeping.Wait()
 	serving.Wait()
 	if failed == nil {
 		select {
@@ -410,6 +419,31 @@ func (d *Drainer) Run(ctx context.Context) error {
 		err = errors.Join(failed, err)
 	}
 	return err
+}
+
+// idleSweep enforces the keep-alive idle deadlines that trackedConn keeps
+// lazily, until stop is closed. It closes only quiet connections.
+func (d *Drainer) idleSweep(servers []*server, stop <-chan struct{}) {
+	period := time.Second
+	for _, s := range servers {
+		if s.lazyIdle {
+			period = min(period, max(s.keepAlive/10, 10*time.Millisecond))
+		}
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			for _, s := range servers {
+				if s.lazyIdle {
+					s.closeExpired(now.UnixNano())
+				}
+			}
+		}
+	}
 }
 
 // drain runs the phases; called once by Run's goroutine, which owns them.
@@ -613,6 +647,7 @@ type server struct {
 	tls       bool
 	keepAlive time.Duration
 	hint      []string
+	lazyIdle  bool // idle deadlines are enforced by idleSweep, not the socket
 
 	mu              sync.Mutex
 	conns           map[*trackedConn]struct{}
@@ -759,6 +794,29 @@ func (s *server) sweep(now, closingAt, deadline time.Time) (pending int, onlyH2 
 		c.Conn.Close()
 	}
 	return pending, h2 > 0 && h1 == 0
+}
+
+// closeExpired closes the idle connections whose keep-alive idle deadline
+// has passed: net/http's IdleTimeout, enforced here, and only on quiet
+// connections (net/http would also cut one whose next request has begun).
+func (s *server) closeExpired(now int64) {
+	var expired []*trackedConn
+	s.mu.Lock()
+	for c := range s.conns {
+		// A connection with 1 to 3 bytes of a next request still waits in
+		// net/http's Peek under the idle deadline; give it one more
+		// timeout before treating it like net/http would (slowloris).
+		dl := c.idleDeadline.Load()
+		if dl != 0 && dl <= now && !c.closing && (c.quiet() || dl+int64(s.keepAlive) <= now) {
+			c.closing = true
+			c.reason = closedIdleTimeout
+			expired = append(expired, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range expired {
+		c.Conn.Close()
+	}
 }
 
 func (s *server) cancelHandlers() {

@@ -688,3 +688,31 @@ func TestTLSPreconnectIsClosedAfterKeepAlive(t *testing.T) {
 		t.Errorf("closed after %v, before the keep-alive timeout", el)
 	}
 }
+
+// TestIdleTimeoutWhileServing: the keep-alive timeout the library enables is
+// enforced in steady state (lazily, by the idle sweep), and a connection
+// whose next request has begun is not cut at the idle deadline.
+func TestIdleTimeoutWhileServing(t *testing.T) {
+	h := start(t, Options{KeepAlive: 300 * time.Millisecond}, hello)
+	quiet := dialRaw(t, h.addr)
+	quiet.write(get)
+	quiet.response()
+	busy := dialRaw(t, h.addr)
+	busy.write(get)
+	busy.response()
+	t0 := time.Now()
+	busy.write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ") // a next request, begun
+	if !quiet.closedByServer() {
+		t.Fatal("quiet connection not closed at the idle timeout")
+	}
+	if el := time.Since(t0); el < 250*time.Millisecond || el > 2*time.Second {
+		t.Errorf("quiet connection closed after %v, want about 300ms", el)
+	}
+	busy.write("1\r\n\r\n")
+	if resp := busy.response(); resp.StatusCode != 200 {
+		t.Errorf("begun request after the idle deadline: %d", resp.StatusCode)
+	}
+	if st := h.d.Stats(); st.ClosedIdleTimeout != 1 {
+		t.Errorf("ClosedIdleTimeout = %d, want 1", st.ClosedIdleTimeout)
+	}
+}

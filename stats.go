@@ -21,10 +21,11 @@ type Stats struct {
 	Hijacked int // taken over by a handler (WebSocket, ...)
 	HTTP2    int // connections speaking HTTP/2 (also counted above)
 
-	Accepted     uint64 // connections accepted since Run began
-	ClosedByPeer uint64 // closed by the client, or by net/http after "Connection: close"
-	ClosedIdle   uint64 // closed by the idle policy during the drain
-	ClosedForced uint64 // closed by the deadline or a second signal
+	Accepted          uint64 // connections accepted since Run began
+	ClosedByPeer      uint64 // closed by the client, or by net/http after "Connection: close"
+	ClosedIdle        uint64 // closed by the idle policy during the drain
+	ClosedForced      uint64 // closed by the deadline or a second signal
+	ClosedIdleTimeout uint64 // closed by the keep-alive idle timeout while serving
 
 	DrainStarted time.Time     // zero while serving
 	DrainElapsed time.Duration // time since the drain began, or its total once done
@@ -63,6 +64,7 @@ func (d *Drainer) stats(servers []*server) Stats {
 		st.ClosedByPeer += s.closed[closedByPeer]
 		st.ClosedIdle += s.closed[closedIdle]
 		st.ClosedForced += s.closed[closedForced]
+		st.ClosedIdleTimeout += s.closed[closedIdleTimeout]
 		s.mu.Unlock()
 	}
 	if start := d.drainStart.Load(); start != 0 {
