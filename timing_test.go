@@ -142,3 +142,41 @@ func TestDeadlineTimeline(t *testing.T) {
 		}
 	})
 }
+
+// TestQuietEndsDelayEarly: with Quiet set, the lame duck ends once no new
+// connection has arrived for Quiet, and not while they keep arriving.
+func TestQuietEndsDelayEarly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := newPipeListener()
+		d := New(Options{Delay: 10 * time.Second, Quiet: time.Second, Logger: quietLog, Signals: []os.Signal{}})
+		d.Add(&http.Server{Handler: hello}, ln)
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(context.Background()) }()
+		start := time.Now()
+		d.Stop()
+		// New connections every 500 ms for 3 s keep the delay going.
+		for range 6 {
+			time.Sleep(500 * time.Millisecond)
+			c, err := ln.dial()
+			if err != nil {
+				t.Fatalf("dial during the lame duck: %v", err)
+			}
+			c.Close()
+		}
+		synctest.Wait()
+		if got := d.Phase(); got != PhaseLameDuck {
+			t.Fatalf("phase %v while connections still arrive", got)
+		}
+		lastConn := time.Now()
+		if err := <-errc; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		quietFor := time.Since(lastConn)
+		if quietFor < time.Second || quietFor > time.Second+time.Second/8+pollInterval {
+			t.Errorf("delay ended %v after the last connection, want Quiet (1s)", quietFor)
+		}
+		if el := time.Since(start); el >= 10*time.Second {
+			t.Errorf("delay not ended early: %v", el)
+		}
+	})
+}
