@@ -64,6 +64,7 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	peersFlag := fs.String("peers", "", "also compare these peers: all, or a comma-separated list of folder names under --peers-dir")
 	peersDir := fs.String("peers-dir", "peers", "the folder holding the peers")
 	install := fs.Bool("install", false, "run each selected peer's install script first")
+	withExec := fs.Bool("with-exec", false, "also run each selected peer behind drain exec (rows \"PEER + drain exec\")")
 	modes := fs.String("modes", "drain,immediate,stdlib,none", "drain hello strategies to compare (empty: none)")
 	delay := fs.Float64("delay", 0.05, "seconds each request takes (HELLO_REST_REQUEST_DELAY for every server)")
 	sweepFlag := fs.String("latency-sweep", "", "run every server once per one-way latency of this list (e.g. 0,1ms,5ms,20ms; needs --network=kernel)")
@@ -109,7 +110,14 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		return err
 	}
 	for _, p := range peers {
-		servers = append(servers, server{name: p, strategy: peerStrategy(*peersDir, p), command: []string{filepath.Join(*peersDir, p, "run")}, peer: p})
+		run := filepath.Join(*peersDir, p, "run")
+		servers = append(servers, server{name: p, strategy: peerStrategy(*peersDir, p), command: []string{run}, peer: p})
+		if *withExec {
+			// drain exec takes the replica's port; the peer gets a private
+			// one in $PORT, as in a container whose entrypoint is drain exec.
+			servers = append(servers, server{name: p + " + drain exec", strategy: peerStrategy(*peersDir, p),
+				command: []string{self, "exec", "-q", "--listen", "127.0.0.1:{port}", "--", run}, peer: p})
+		}
 	}
 	if len(servers) == 0 {
 		return usagef("nothing to compare: give --modes or --peers")
