@@ -69,7 +69,11 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 // per request; the Drainer's idle sweep enforces it, and only on a quiet
 // connection. Every other deadline goes to the socket.
 func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	if c.srv.lazyIdle && http.ConnState(c.state.Load()) == http.StateIdle && !c.h2.Load() && t.Unix() > farPast {
+	// Only the first deadline of an idle period, before any byte of the
+	// next request: after its first bytes net/http sets the header
+	// deadline (still in StateIdle), which must reach the socket.
+	if c.srv.lazyIdle && http.ConnState(c.state.Load()) == http.StateIdle && !c.h2.Load() &&
+		t.Unix() > farPast && c.idleDeadline.Load() == 0 && c.bytes.Load() == c.idleMark.Load() {
 		c.idleDeadline.Store(t.UnixNano())
 		return nil
 	}

@@ -716,3 +716,28 @@ func TestIdleTimeoutWhileServing(t *testing.T) {
 		t.Errorf("ClosedIdleTimeout = %d, want 1", st.ClosedIdleTimeout)
 	}
 }
+
+// TestReadHeaderTimeoutStillApplies: keeping the idle deadline lazily must
+// not swallow the header deadline net/http sets once a request begins.
+func TestReadHeaderTimeoutStillApplies(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Options{Logger: quietLog, Signals: []os.Signal{}, KeepAlive: 10 * time.Second})
+	d.Add(&http.Server{Handler: hello, ReadHeaderTimeout: 200 * time.Millisecond}, ln)
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(context.Background()) }()
+	defer func() { d.Stop(); <-errc }()
+	c := dialRaw(t, ln.Addr().String())
+	c.write(get)
+	c.response()
+	c.write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ") // and then nothing
+	t0 := time.Now()
+	if !c.closedByServer() {
+		t.Fatal("stalled headers never timed out")
+	}
+	if el := time.Since(t0); el > 2*time.Second {
+		t.Errorf("header timeout took %v, want about 200ms (not the 10s keep-alive)", el)
+	}
+}
