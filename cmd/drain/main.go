@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -20,9 +21,21 @@ func main() {
 		stop()
 		ctx = context.Background()
 	}
+	// DRAIN_CPUPROFILE=FILE profiles any subcommand until it returns (for
+	// the benchmarks in bench/; see docs/performance.md).
+	if path := os.Getenv("DRAIN_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
+	}
 	err := exec(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	os.Exit(exitCode(err, os.Stderr))
+	code := exitCode(err, os.Stderr)
+	if code != 0 {
+		pprof.StopCPUProfile()
+		os.Exit(code)
+	}
 }
 
 func exitCode(err error, stderr io.Writer) int {
