@@ -109,11 +109,29 @@ func assertNothingLeft(t *testing.T, pids ...int) {
 	}
 	for _, pid := range pids {
 		// A killed grandchild is reparented and reaped by init, which may
-		// take a moment: dead (Z) counts as gone.
-		if state, _, ok := procStat(pid); ok && state != 'Z' && state != 'X' {
-			t.Errorf("process %d still running (state %c)", pid, state)
+		// take a moment: dead (Z) counts as gone. A SIGKILLed process may
+		// still show R until it is scheduled, so wait a little; and with
+		// pid_max at 32768 a busy machine reuses pids quickly, so a pid
+		// that now runs another program is gone too.
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			state, _, ok := procStat(pid)
+			if !ok || state == 'Z' || state == 'X' || !runsTestServer(pid) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("process %d still running (state %c)", pid, state)
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // polling /proc: there is no event for another process's death
 		}
 	}
+}
+
+// runsTestServer reports whether pid runs the test server binary.
+func runsTestServer(pid int) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && strings.TrimSuffix(exe, " (deleted)") == server
 }
 
 func pids(r *Runner) []int {
