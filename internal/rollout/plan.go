@@ -15,7 +15,7 @@ const (
 	DefaultReadyTimeout  = 15 * time.Second
 	DefaultReadyInterval = 20 * time.Millisecond
 	DefaultProbeTimeout  = time.Second // kubelet's timeoutSeconds default
-	DefaultPropagation   = 300 * time.Millisecond
+	DefaultPropagation   = time.Second
 	DefaultGrace         = 30 * time.Second // terminationGracePeriodSeconds
 	DefaultStopTimeout   = 5 * time.Second
 	DefaultWarmup        = time.Second
@@ -54,9 +54,12 @@ type Plan struct {
 	// PreStop is the sleep between the deletion moment (endpoint removal
 	// begins) and SIGTERM, like a preStop sleep hook (none by default).
 	PreStop time.Duration
-	// Propagation is how long the endpoint removal takes to reach the client,
-	// counted from the deletion moment: kube-proxy's lag
-	// (DefaultPropagation; negative means immediate).
+	// Propagation is how long an endpoint change takes to reach the client:
+	// kube-proxy's lag. A removal counts from the deletion moment, a
+	// replacement's addition from its readiness (kube-proxy applies both in
+	// one sync, measured on a real cluster: docs/kubernetes.md). The
+	// default, DefaultPropagation (1 s), is kube-proxy's minimum sync
+	// period; negative means immediate.
 	Propagation time.Duration
 	// Grace is how long after SIGTERM the process group gets SIGKILL, like
 	// terminationGracePeriodSeconds (DefaultGrace).

@@ -46,6 +46,7 @@ type proc struct {
 	rep      ReplicaReport
 
 	removed chan struct{} // closed once the endpoint removal is done (if deleting)
+	added   chan struct{} // closed once the endpoint was added, or never will be
 }
 
 // start starts the process in its own process group, with PORT set and

@@ -242,11 +242,13 @@ func (r *Runner) roll(ctx context.Context, hooks Hooks, old []*proc) error {
 	if err := r.sleep(ctx, r.plan.Warmup); err != nil {
 		return err
 	}
+	var fresh []*proc
 	for _, o := range old {
 		p, err := r.spawn(false)
 		if err != nil {
 			return err
 		}
+		fresh = append(fresh, p)
 		if err := r.ready(ctx, p); err != nil {
 			return err
 		}
@@ -257,15 +259,22 @@ func (r *Runner) roll(ctx context.Context, hooks Hooks, old []*proc) error {
 			return err
 		}
 	}
+	// Done when every old replica has exited and left the endpoint list
+	// and every new one has joined it.
+	var waits []chan struct{}
 	for _, o := range old {
-		for _, c := range []chan struct{}{o.done, o.removed} {
-			select {
-			case <-c:
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-r.quit:
-				return ErrStopped
-			}
+		waits = append(waits, o.done, o.removed)
+	}
+	for _, p := range fresh {
+		waits = append(waits, p.added)
+	}
+	for _, c := range waits {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.quit:
+			return ErrStopped
 		}
 	}
 	return nil
@@ -372,6 +381,7 @@ func (r *Runner) spawn(original bool) (*proc, error) {
 		stderr:   new(tail),
 		done:     make(chan struct{}),
 		original: original,
+		added:    make(chan struct{}),
 	}
 	var startErr error
 	r.emit(p, Started, func(now time.Time, _ *Event) bool {
@@ -445,20 +455,52 @@ func (r *Runner) ready(ctx context.Context, p *proc) error {
 		return err
 	}
 	exited := false
+	delayed := false
 	r.emit(p, Ready, func(now time.Time, _ *Event) bool {
 		if p.gone {
 			exited = true
 			return false
 		}
-		r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
+		// A replacement's endpoint reaches the client Propagation after it
+		// is ready, like a removal: kube-proxy applies both in its next
+		// sync, so the new pod is not routable while the old one drains.
+		if p.original || r.plan.Propagation <= 0 || r.stopping {
+			r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
+			close(p.added)
+		} else {
+			delayed = true
+			r.wg.Add(1)
+		}
 		p.rep.Ready = now.Sub(r.t0)
 		return true
 	})
+	if delayed {
+		go r.addLater(p, time.Now().Add(r.plan.Propagation))
+	}
 	if exited { // between the probe and now
 		<-p.done
 		return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
 	}
 	return nil
+}
+
+// addLater adds p's endpoint at t, unless p exited, is being deleted, or
+// the Runner stops first.
+func (r *Runner) addLater(p *proc, t time.Time) {
+	defer r.wg.Done()
+	defer close(p.added)
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-r.quit:
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !p.gone && !p.deleting && !r.stopping {
+		r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
+	}
 }
 
 // terminate does steps 3 and 4 of Roll for o.
