@@ -275,7 +275,7 @@ func TestKernelLatencySweep(t *testing.T) {
 	selfExe = func() (string, error) { return drainBin, nil }
 	chart := filepath.Join(t.TempDir(), "sweep.svg")
 	out, stderr, code := run(t, "compare", "--json", "--network=kernel", "--latency-sweep", "0,5ms", "--sweep-chart", chart,
-		"--modes", "drain,immediate", "--pod-env=false", "--prestop", "500ms", "--rate", "300", "--warmup", "500ms", "--settle", "300ms")
+		"--modes", "drain,immediate", "--pod-env=false", "--prestop", "500ms", "--propagation", "300ms", "--rate", "300", "--warmup", "500ms", "--settle", "300ms")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
