@@ -97,11 +97,10 @@ func (c *trackedConn) CloseWrite() error {
 		return nil
 	}
 	err := cw.CloseWrite()
-	if c.srv.d.phase.Load() >= int32(PhaseLameDuck) {
+	if c.srv.d.phase.Load() >= int32(PhaseLameDuck) && c.srv.d.linger() {
 		c.srv.mu.Lock()
 		c.finWait = true
 		c.srv.mu.Unlock()
-		c.srv.d.lingering.Add(1)
 		go c.awaitPeerFin()
 	}
 	return err

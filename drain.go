@@ -160,7 +160,22 @@ type Drainer struct {
 	lastAccept atomic.Int64  // unix nanos of the last accepted connection
 	drainStart atomic.Int64  // unix nanos
 	drainEnd   atomic.Int64
-	lingering  sync.WaitGroup
+
+	lingerMu  sync.Mutex // orders linger's Add before the drain's Wait
+	lingerEnd bool       // the drain no longer waits for lingering closes
+	lingering sync.WaitGroup
+}
+
+// linger counts one awaitPeerFin goroutine, unless the drain has stopped
+// waiting for them (then the connection is simply left to net/http).
+func (d *Drainer) linger() bool {
+	d.lingerMu.Lock()
+	defer d.lingerMu.Unlock()
+	if d.lingerEnd {
+		return false
+	}
+	d.lingering.Add(1)
+	return true
 }
 
 type cleanup struct {
@@ -524,6 +539,9 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 		_ = s.hs.Close()
 	}
 	shutdowns.Wait()
+	d.lingerMu.Lock()
+	d.lingerEnd = true
+	d.lingerMu.Unlock()
 	d.lingering.Wait()
 
 	d.phase.Store(int32(PhaseCleanup))
