@@ -87,3 +87,22 @@ func TestTargetUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetArmAfter: with --arm-after the hard cases go on the wire when
+// the SIGTERM inside --during comes, so a stdlib service loses them.
+func TestTargetArmAfter(t *testing.T) {
+	url, pid := startHello(t, "--shutdown", "stdlib")
+	during := fmt.Sprintf("sleep 0.5; kill -TERM %d; sleep 0.5", pid)
+	out, stderr, code := run(t, "test", "--json", "--target", url, "--during", during, "--arm-after", "400ms",
+		"--idle-after", "300ms", "--rate", "200", "--warmup", "300ms", "--settle", "300ms")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, stderr)
+	}
+	var s summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if hs := s.Kinds["halfsent"]; hs.Sent == 0 || hs.Survived != 0 {
+		t.Errorf("half-sent across the SIGTERM: %+v, want all lost", hs)
+	}
+}

@@ -178,12 +178,16 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	logOut := fs.String("log", "", "write the replicas' stdout and stderr (with --during: CMD's) to this file (default: discarded)")
 	target := fs.String("target", "", "load only: send to this running service (http://host:port/) instead of starting replicas")
 	during := fs.String("during", "", "with --target: run this shell command once the load is steady (e.g. 'kubectl rollout restart deployment/api'); the load ends --settle after it exits")
+	armAfter := fs.Duration("arm-after", 0, "with --during: set the hard cases up this long after CMD starts (0: just before), e.g. when a rollout's first SIGTERM comes")
 	idleAfter := fs.Duration("idle-after", load.DefaultIdleAfter, "idle connections send their request this long after SIGTERM (with --during: after CMD starts)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := f.validate(); err != nil {
 		return err
+	}
+	if *armAfter < 0 {
+		return usagef("--arm-after %v: need a duration >= 0", *armAfter)
 	}
 	if *idleAfter <= 0 {
 		return usagef("--idle-after %v: need a positive duration", *idleAfter)
@@ -215,7 +219,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		cfg := f.spec(nil, stderr).Load
 		cfg.IdleAfter = *idleAfter
 		run, err := scenario.ExecuteTarget(ctx, scenario.TargetSpec{
-			URL: *target, Load: cfg, During: *during, Warmup: f.warmup, Settle: f.settle,
+			URL: *target, Load: cfg, During: *during, Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter,
 			Output: logw, Progress: progress,
 		})
 		if errors.Is(err, scenario.ErrTarget) || errors.Is(err, load.ErrConfig) {

@@ -25,6 +25,10 @@ type TargetSpec struct {
 	// Warmup); with Load.Duration 0 the load ends Settle after it exits.
 	During         string
 	Warmup, Settle time.Duration
+	// ArmAfter sets the hard cases up this long after During starts (0:
+	// just before it starts), so they can straddle a SIGTERM that comes
+	// later in During, such as a rollout's first one.
+	ArmAfter time.Duration
 	// Output receives During's stdout and stderr (discarded if nil).
 	Output   io.Writer
 	Progress func(line string)
@@ -124,7 +128,9 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	}()
 	if spec.During != "" {
 		if sleep(ctx, spec.Warmup) {
-			client.BeforeStop(0, addr)
+			if spec.ArmAfter <= 0 {
+				client.BeforeStop(0, addr)
+			}
 			run.DuringStart = time.Since(t0)
 			cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
 			cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
@@ -133,8 +139,24 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 			if err := cmd.Start(); err != nil {
 				run.DuringErr = err
 			} else {
-				client.AfterStop(0, time.Now())
-				run.DuringErr = cmd.Wait()
+				waited := make(chan error, 1)
+				go func() { waited <- cmd.Wait() }()
+				if spec.ArmAfter <= 0 {
+					client.AfterStop(0, time.Now())
+					run.DuringErr = <-waited
+				} else {
+					// The hard cases go on the wire ArmAfter into During,
+					// e.g. when a rollout's first SIGTERM comes.
+					t := time.NewTimer(spec.ArmAfter)
+					select {
+					case <-t.C:
+						client.BeforeStop(0, addr)
+						client.AfterStop(0, time.Now())
+						run.DuringErr = <-waited
+					case run.DuringErr = <-waited:
+						t.Stop()
+					}
+				}
 			}
 			run.DuringEnd = time.Since(t0)
 			if auto && sleep(ctx, spec.Settle) {
