@@ -159,16 +159,9 @@ func (r *run) arm(kind Kind, replica int32, addr string) {
 		res := r.newHard(Steady, c, start)
 		res.NewConn = true
 		h, err := c.exchange(requestBytes(c.host, false), deadline)
-		res.Done = r.since(time.Now())
-		if r.ctx.Err() != nil {
+		if !r.recordResponse(res, h, err) {
 			return
 		}
-		if err != nil {
-			res.Outcome = classify(err)
-		} else {
-			res.Status, res.Outcome, res.ConnClose = uint16(h.status), statusOutcome(h.status), h.close
-		}
-		r.recordHard(res)
 		if err != nil || h.close {
 			return // the server ended the connection: nothing to arm
 		}
@@ -260,9 +253,16 @@ func (r *run) play(hc *hardConn, at time.Time) {
 			h, err = h2, nil
 		}
 	}
+	r.recordResponse(res, h, err)
+}
+
+// recordResponse completes res with the response head or the error seen
+// and records it; it reports false, recording nothing, when the run was
+// aborted meanwhile.
+func (r *run) recordResponse(res Result, h respHead, err error) bool {
 	res.Done = r.since(time.Now())
 	if r.ctx.Err() != nil {
-		return
+		return false
 	}
 	if err != nil {
 		res.Outcome = classify(err)
@@ -270,4 +270,5 @@ func (r *run) play(hc *hardConn, at time.Time) {
 		res.Status, res.Outcome, res.ConnClose = uint16(h.status), statusOutcome(h.status), h.close
 	}
 	r.recordHard(res)
+	return true
 }
