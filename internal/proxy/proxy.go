@@ -3,18 +3,22 @@
 // it) to one application on a loopback port, over pooled keep-alive
 // HTTP/1.1 connections, streaming bodies both ways.
 //
-// It is httputil.ReverseProxy with three additions: a Transport that never
-// retries on its own, and instead retries a request exactly once, only when
-// the application had closed a pooled connection before a single byte of the
-// request was written to it ([Proxy.Retried] counts them); error responses
-// that say in plain text why the application could not answer (503 when it
-// refused the connection or has exited, 502 otherwise), never a hang; and
-// [Listener], which rejects ambiguous HTTP/1.1 framing (request smuggling)
-// before net/http parses it.
+// Most requests take the forwarder (forward.go): the handler's goroutine
+// writes the request head, and a body of known length up to 16 KiB, in one
+// write on a pooled connection and parses the response itself. Protocol
+// upgrades (WebSocket) and "Expect: 100-continue" go through
+// httputil.ReverseProxy with a Transport that never retries on its own.
+// On both paths a request is retried exactly once, on a new connection,
+// only when the application had closed the pooled connection before a
+// single byte of the request was written to it ([Proxy.Retried] counts
+// them); a request the application did not answer gets an error response
+// that says in plain text why (503 when it refused the connection or has
+// exited, 502 otherwise), never a hang; and [Listener] rejects ambiguous
+// HTTP/1.1 framing (request smuggling) before net/http parses it.
 //
-// The application is trusted: its responses are parsed by net/http's
-// Transport and re-framed, never copied byte for byte, except after a 101
-// Switching Protocols (WebSocket), when both directions are tunnelled.
+// The application is trusted: its responses are parsed and re-framed,
+// never copied byte for byte, except after a 101 Switching Protocols
+// (WebSocket), when both directions are tunnelled.
 package proxy
 
 import (
@@ -79,13 +83,14 @@ type Proxy struct {
 	log     *slog.Logger
 	tr      *http.Transport
 	rp      *httputil.ReverseProxy
+	pool    *pool
 	retried atomic.Uint64
 	failed  atomic.Uint64
 }
 
 // New returns a Proxy for cfg.
 func New(cfg Config) *Proxy {
-	p := &Proxy{cfg: cfg, log: cfg.Log}
+	p := &Proxy{cfg: cfg, log: cfg.Log, pool: newPool(cfg.Upstream)}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -134,8 +139,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Stream both ways at once: without this, net/http's HTTP/1 server
 	// would read the rest of the request body before sending the first
 	// byte of a response the application started early.
-	_ = http.NewResponseController(w).EnableFullDuplex()
-	if isUpgrade(r.Header) {
+	if r.ContentLength != 0 {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
+	upgrade := isUpgrade(r.Header)
+	if !upgrade && len(r.Header["Expect"]) == 0 {
+		p.forward(w, r)
+		return
+	}
+	if upgrade {
 		// The drain's "Connection: close" and keep-alive hint make no
 		// sense on a 101; the upstream's Connection: Upgrade replaces them.
 		delete(w.Header(), "Connection")
@@ -146,7 +158,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // CloseIdleConnections closes the pooled upstream connections not in use,
 // so the application sees none when it is asked to stop.
-func (p *Proxy) CloseIdleConnections() { p.tr.CloseIdleConnections() }
+func (p *Proxy) CloseIdleConnections() {
+	p.pool.closeIdle()
+	p.tr.CloseIdleConnections()
+}
 
 // Retried reports how many requests were retried on a fresh connection
 // because the application had closed the pooled one before it was used.
@@ -231,7 +246,9 @@ func (p *Proxy) errorResponse(w http.ResponseWriter, r *http.Request, err error)
 		msg = "the application reset the connection without answering"
 	case errors.Is(err, context.DeadlineExceeded):
 		code, msg = http.StatusGatewayTimeout, "timed out connecting to the application"
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, errUpstreamClosed):
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		msg = "the application closed the connection before its response head was complete"
+	case errors.Is(err, io.EOF), errors.Is(err, errUpstreamClosed):
 	default:
 		msg = "the application did not answer: " + err.Error()
 	}

@@ -1,0 +1,725 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The forwarder is the proxy's path for every request but protocol
+// upgrades and "Expect: 100-continue" (those go through
+// httputil.ReverseProxy, see [Proxy.ServeHTTP]). It exists because
+// ReverseProxy and http.Transport cost 4x HAProxy's CPU per request
+// (bench/exec-proxy): two goroutines per upstream connection with channel
+// hand-offs, a trace hook, a cloned request and header maps. Here the
+// handler's own goroutine writes the request head (and a small body) in one
+// write and parses the response itself; only a streamed request body gets a
+// goroutine of its own.
+
+// maxBufferedBody: request bodies of known length up to this size are read
+// before the request is sent, so head and body go out in one write and a
+// request whose pooled connection turns out closed can be sent again.
+// Larger bodies, and bodies of unknown length, are streamed.
+const maxBufferedBody = 16 << 10
+
+// maxResponseHead bounds the application's status line and header section.
+const maxResponseHead = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// aLongTimeAgo is a deadline that has passed: setting it interrupts
+// blocked reads and writes.
+var aLongTimeAgo = time.Unix(1, 0)
+
+var (
+	errMalformed      = errors.New("proxy: malformed response from the application")
+	errHeadTooLarge   = errors.New("proxy: response header section from the application too large")
+	errUnwantedSwitch = errors.New("proxy: the application switched protocols unasked")
+)
+
+// forward sends r to the application and its response to w.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	bp := bufPool.Get().(*[]byte)
+	buf := p.appendHead((*bp)[:0], r, hasBody)
+	stream := hasBody && (r.ContentLength < 0 || r.ContentLength > maxBufferedBody)
+	if hasBody && !stream {
+		n := len(buf)
+		buf = append(buf, make([]byte, r.ContentLength)...)
+		if _, err := io.ReadFull(r.Body, buf[n:]); err != nil {
+			putBuf(bp, buf)
+			p.errorResponse(w, r, clientBodyError{err})
+			return
+		}
+	}
+
+	var u *pooled
+	for attempt := 1; ; attempt++ {
+		var (
+			reused bool
+			err    error
+		)
+		u, reused, err = p.pool.get(ctx, attempt > 1)
+		if err != nil {
+			putBuf(bp, buf)
+			p.errorResponse(w, r, err)
+			return
+		}
+		if reused {
+			if testHookFirstWrite != nil {
+				testHookFirstWrite(u.conn)
+			}
+			if peerClosed(u.conn) {
+				// Nothing of r was written: sending it on a new
+				// connection is safe, once.
+				u.conn.Close()
+				p.retried.Add(1)
+				p.log.Info("drain exec: retrying on a new connection", "method", r.Method, "path", r.URL.Path, "err", errUpstreamClosed)
+				continue
+			}
+		}
+		break
+	}
+	stop := context.AfterFunc(ctx, func() { _ = u.conn.SetDeadline(aLongTimeAgo) })
+	_, err := u.conn.Write(buf)
+	putBuf(bp, buf)
+	if err != nil {
+		stop()
+		u.conn.Close()
+		p.errorResponse(w, r, err)
+		return
+	}
+
+	var bodyDone chan error
+	if stream {
+		bodyDone = make(chan error, 1)
+		go func() {
+			err := sendBody(u.conn, r)
+			bodyDone <- err
+			if err != nil {
+				// The application may be waiting for the rest of the
+				// body: end the exchange.
+				_ = u.conn.SetDeadline(aLongTimeAgo)
+			}
+		}()
+	}
+	// finish returns the handler's side of a failed or finished exchange:
+	// the body goroutine, if any, is done when it returns.
+	finish := func(reuse bool) {
+		if !stop() {
+			reuse = false // the context's end interrupted the connection
+		}
+		if bodyDone != nil {
+			select {
+			case err := <-bodyDone:
+				reuse = reuse && err == nil
+			default:
+				// The application answered before the body was sent: stop
+				// sending it, and stop reading it from the client (no Read
+				// may outlive the handler).
+				reuse = false
+				u.conn.Close()
+				_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
+				<-bodyDone
+			}
+		}
+		if reuse {
+			p.pool.put(u)
+		} else {
+			u.conn.Close()
+		}
+	}
+
+	res, err := p.readHead(u.br, w, r)
+	if err != nil {
+		if bodyDone != nil {
+			select {
+			case berr := <-bodyDone:
+				bodyDone = nil
+				var be clientBodyError
+				if errors.As(berr, &be) {
+					err = berr
+				}
+			default:
+			}
+		}
+		finish(false)
+		p.errorResponse(w, r, err)
+		return
+	}
+	w.WriteHeader(res.status)
+	clientGone, err := p.copyBody(w, u.br, res)
+	if err != nil {
+		finish(false)
+		if clientGone {
+			return
+		}
+		p.failed.Add(1)
+		p.log.Warn("drain exec: the application's response was cut", "method", r.Method, "path", r.URL.Path, "err", err)
+		// The status line is out: only closing the client connection
+		// tells the client that the response is incomplete.
+		panic(http.ErrAbortHandler)
+	}
+	finish(!res.closeConn)
+}
+
+func putBuf(bp *[]byte, buf []byte) {
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+}
+
+// hopByHop reports whether the field named k applies to one connection
+// only (RFC 9110 §7.6.1, plus Proxy-Connection and the proxy
+// authentication fields) and is never forwarded.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// connectionNames reports whether the Connection field values vv name k.
+func connectionNames(vv []string, k string) bool {
+	for _, v := range vv {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" && textproto.CanonicalMIMEHeaderKey(f) == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// appendHead appends r's request line and header section as sent to the
+// application.
+func (p *Proxy) appendHead(b []byte, r *http.Request, hasBody bool) []byte {
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	if uri := r.RequestURI; uri != "" && uri[0] == '/' {
+		b = append(b, uri...)
+	} else {
+		b = append(b, r.URL.RequestURI()...)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\n"...)
+	conn := r.Header["Connection"]
+	trust := p.cfg.TrustForwarded
+	for k, vv := range r.Header {
+		switch k {
+		case "Host", "Content-Length":
+			continue
+		case "X-Forwarded-For":
+			continue // below
+		case "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded":
+			if !trust {
+				continue
+			}
+		case "Te":
+			// "TE: trailers" is end-to-end in effect: it says the client
+			// reads trailers, which the application may then send.
+			if !connectionNames(conn, k) && headerHasToken(vv, "trailers") {
+				b = append(b, "Te: trailers\r\n"...)
+			}
+			continue
+		}
+		if hopByHop(k) || (conn != nil && connectionNames(conn, k)) {
+			continue
+		}
+		for _, v := range vv {
+			b = appendField(b, k, v)
+		}
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	b = append(b, "X-Forwarded-For: "...)
+	if prior := r.Header["X-Forwarded-For"]; trust && len(prior) > 0 {
+		for _, v := range prior {
+			b = append(b, v...)
+			b = append(b, ", "...)
+		}
+	}
+	b = append(b, ip...)
+	b = append(b, "\r\n"...)
+	if _, ok := r.Header["X-Forwarded-Host"]; !trust || !ok {
+		b = appendField(b, "X-Forwarded-Host", r.Host)
+	}
+	if _, ok := r.Header["X-Forwarded-Proto"]; !trust || !ok {
+		proto := "http"
+		if r.TLS != nil {
+			proto = "https"
+		}
+		b = appendField(b, "X-Forwarded-Proto", proto)
+	}
+	switch {
+	case hasBody && r.ContentLength > 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, r.ContentLength, 10)
+		b = append(b, "\r\n"...)
+	case hasBody:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		if len(r.Trailer) > 0 {
+			b = append(b, "Trailer: "...)
+			first := true
+			for k := range r.Trailer {
+				if !first {
+					b = append(b, ", "...)
+				}
+				first = false
+				b = append(b, k...)
+			}
+			b = append(b, "\r\n"...)
+		}
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = append(b, v...)
+	return append(b, "\r\n"...)
+}
+
+func headerHasToken(vv []string, token string) bool {
+	for _, v := range vv {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sendBody streams r's body to the application, chunked when its length
+// is unknown. An error reading the client's body is a clientBodyError.
+func sendBody(c net.Conn, r *http.Request) error {
+	buf := make([]byte, 32<<10)
+	var sent int64
+	chunked := r.ContentLength < 0
+	for {
+		n, rerr := r.Body.Read(buf)
+		if n > 0 {
+			var err error
+			if chunked {
+				hdr := strconv.AppendInt(make([]byte, 0, 20), int64(n), 16)
+				hdr = append(hdr, "\r\n"...)
+				bufs := net.Buffers{hdr, buf[:n], []byte("\r\n")}
+				_, err = bufs.WriteTo(c)
+			} else {
+				_, err = c.Write(buf[:n])
+			}
+			if err != nil {
+				return err
+			}
+			sent += int64(n)
+		}
+		if rerr == io.EOF {
+			if !chunked {
+				if sent != r.ContentLength {
+					return clientBodyError{io.ErrUnexpectedEOF}
+				}
+				return nil
+			}
+			end := []byte("0\r\n")
+			for k, vv := range r.Trailer {
+				for _, v := range vv {
+					end = appendField(end, k, v)
+				}
+			}
+			end = append(end, "\r\n"...)
+			_, err := c.Write(end)
+			return err
+		}
+		if rerr != nil {
+			return clientBodyError{rerr}
+		}
+	}
+}
+
+// response is what the forwarder needs of the application's response
+// head; its fields are already in the ResponseWriter's header map.
+type response struct {
+	status    int
+	length    int64 // -1: until chunked end or close
+	chunked   bool
+	noBody    bool
+	closeConn bool // the connection may not carry another request
+}
+
+// field is one header line of the application's response.
+type field struct{ k, v string }
+
+// readHead reads the application's response head, forwarding
+// informational (1xx) responses to w, and sets the final one's end-to-end
+// fields in w.Header().
+func (p *Proxy) readHead(br *bufio.Reader, w http.ResponseWriter, r *http.Request) (response, error) {
+	var scratch [24]field
+	total := 0
+	for {
+		res := response{length: -1}
+		line, err := readLine(br, &total)
+		if err != nil {
+			return res, err
+		}
+		var minor int
+		if res.status, minor, err = parseStatusLine(line); err != nil {
+			return res, err
+		}
+		fields := scratch[:0]
+		var conn []string
+		var lengths, encodings []string
+		for {
+			line, err := readLine(br, &total)
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return res, err
+			}
+			if len(line) == 0 {
+				break
+			}
+			i := indexByte(line, ':')
+			if i <= 0 || !validFieldName(line[:i]) {
+				return res, fmt.Errorf("%w: header line %q", errMalformed, line)
+			}
+			k := fieldName(line[:i])
+			v := string(trimOWS(line[i+1:]))
+			switch k {
+			case "Connection":
+				conn = append(conn, v)
+				continue
+			case "Content-Length":
+				lengths = append(lengths, v)
+			case "Transfer-Encoding":
+				encodings = append(encodings, v)
+				continue
+			}
+			fields = append(fields, field{k, v})
+		}
+		res.closeConn = headerHasToken(conn, "close") || (minor == 0 && !headerHasToken(conn, "keep-alive"))
+		h := w.Header()
+		if res.status >= 100 && res.status < 200 {
+			switch res.status {
+			case http.StatusSwitchingProtocols:
+				return res, errUnwantedSwitch
+			case http.StatusContinue:
+				// Not asked for (this path never sends Expect): drop it.
+				continue
+			}
+			added := setFields(h, fields, conn, true)
+			w.WriteHeader(res.status)
+			for _, k := range added {
+				delete(h, k)
+			}
+			continue
+		}
+		if err := res.framing(r, lengths, encodings); err != nil {
+			return res, err
+		}
+		setFields(h, fields, conn, false)
+		if _, ok := h["Content-Type"]; !ok {
+			h["Content-Type"] = nil // no sniffing: the application chose none
+		}
+		return res, nil
+	}
+}
+
+// setFields adds fields to h except hop-by-hop ones (but Trailer, which
+// net/http uses to announce the trailers) and those named in the
+// Connection field conn. It returns the keys it added if keys is set.
+func setFields(h http.Header, fields []field, conn []string, keys bool) []string {
+	vals := make([]string, len(fields)) // one allocation for all single values
+	var added []string
+	for i, f := range fields {
+		if f.k != "Trailer" && (hopByHop(f.k) || (conn != nil && connectionNames(conn, f.k))) {
+			continue
+		}
+		if old, ok := h[f.k]; ok {
+			h[f.k] = append(old, f.v) // capacity-limited: copies
+			continue
+		}
+		vals[i] = f.v
+		h[f.k] = vals[i : i+1 : i+1]
+		if keys {
+			added = append(added, f.k)
+		}
+	}
+	return added
+}
+
+// framing sets res's body framing from the application's Content-Length and
+// Transfer-Encoding fields (RFC 9112 §6.3).
+func (res *response) framing(r *http.Request, lengths, encodings []string) error {
+	if r.Method == http.MethodHead || res.status == http.StatusNoContent || res.status == http.StatusNotModified {
+		res.noBody, res.length = true, 0
+		return nil
+	}
+	if len(encodings) > 0 {
+		last := strings.TrimSpace(encodings[len(encodings)-1])
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = strings.TrimSpace(last[i+1:])
+		}
+		if !strings.EqualFold(last, "chunked") {
+			res.closeConn = true // read until close
+			return nil
+		}
+		res.chunked = true
+		if len(lengths) > 0 {
+			res.closeConn = true // RFC 9112 §6.3 (3): never reuse
+		}
+		return nil
+	}
+	for i, l := range lengths {
+		n, err := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
+		if err != nil || n < 0 || (i > 0 && n != res.length) {
+			return fmt.Errorf("%w: Content-Length %q", errMalformed, lengths)
+		}
+		res.length = n
+	}
+	if res.length < 0 {
+		res.closeConn = true
+	}
+	return nil
+}
+
+// copyBody copies the response body from br to w, flushing w whenever the
+// next read from the application would wait, so that nothing the
+// application sent is held back. clientGone reports that the error came
+// from writing to the client.
+func (p *Proxy) copyBody(w http.ResponseWriter, br *bufio.Reader, res response) (clientGone bool, err error) {
+	if res.noBody {
+		return false, nil
+	}
+	var rc *http.ResponseController
+	dirty := true // the status line
+	flush := func() error {
+		if !dirty {
+			return nil
+		}
+		dirty = false
+		if rc == nil {
+			rc = http.NewResponseController(w)
+		}
+		return rc.Flush()
+	}
+	if res.chunked {
+		return copyChunked(w, br, flush)
+	}
+	for n := res.length; n != 0; {
+		if br.Buffered() == 0 {
+			if err := flush(); err != nil {
+				return true, err
+			}
+			if _, err := br.Peek(1); err != nil {
+				if n < 0 && err == io.EOF {
+					return false, nil
+				}
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return false, err
+			}
+		}
+		b, _ := br.Peek(br.Buffered())
+		if n >= 0 && int64(len(b)) > n {
+			b = b[:n]
+		}
+		if _, err := w.Write(b); err != nil {
+			return true, err
+		}
+		dirty = true
+		_, _ = br.Discard(len(b))
+		if n > 0 {
+			n -= int64(len(b))
+		}
+	}
+	return false, nil
+}
+
+// copyChunked copies a chunked body and its trailer section, which goes to
+// the client as trailers (TrailerPrefix: net/http sends them whether the
+// application announced them or not).
+func copyChunked(w http.ResponseWriter, br *bufio.Reader, flush func() error) (clientGone bool, err error) {
+	cr := httputil.NewChunkedReader(br)
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:cap(*bp)]
+	defer bufPool.Put(bp)
+	for {
+		if br.Buffered() == 0 {
+			if err := flush(); err != nil {
+				return true, err
+			}
+		}
+		n, err := cr.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return true, werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	// The trailer section, then the empty line.
+	total := 0
+	h := w.Header()
+	for {
+		line, err := readLine(br, &total)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return false, err
+		}
+		if len(line) == 0 {
+			return false, nil
+		}
+		i := indexByte(line, ':')
+		if i <= 0 || !validFieldName(line[:i]) {
+			return false, fmt.Errorf("%w: trailer line %q", errMalformed, line)
+		}
+		k := fieldName(line[:i])
+		if hopByHop(k) || k == "Content-Length" {
+			continue
+		}
+		h[http.TrailerPrefix+k] = append(h[http.TrailerPrefix+k], string(trimOWS(line[i+1:])))
+	}
+}
+
+// readLine returns the next line without its line ending; the slice is
+// valid until the next read from br. total counts the bytes read, bounded
+// by maxResponseHead.
+func readLine(br *bufio.Reader, total *int) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	*total += len(line)
+	if err == bufio.ErrBufferFull || *total > maxResponseHead {
+		return nil, errHeadTooLarge
+	}
+	if err != nil {
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// parseStatusLine parses "HTTP/1.x NNN reason".
+func parseStatusLine(line []byte) (status, minor int, err error) {
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+		return 0, 0, fmt.Errorf("%w: status line %q", errMalformed, line)
+	}
+	minor = int(line[7] - '0')
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, 0, fmt.Errorf("%w: status line %q", errMalformed, line)
+		}
+		status = status*10 + int(c-'0')
+	}
+	if minor < 0 || minor > 9 || status < 100 {
+		return 0, 0, fmt.Errorf("%w: status line %q", errMalformed, line)
+	}
+	return status, minor, nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func validFieldName(b []byte) bool {
+	for _, c := range b {
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// fieldName returns the canonical form of a field name without allocating
+// for the common ones.
+func fieldName(b []byte) string {
+	switch string(b) {
+	case "Content-Type", "content-type":
+		return "Content-Type"
+	case "Content-Length", "content-length":
+		return "Content-Length"
+	case "Date", "date":
+		return "Date"
+	case "Connection", "connection":
+		return "Connection"
+	case "Keep-Alive", "keep-alive":
+		return "Keep-Alive"
+	case "Transfer-Encoding", "transfer-encoding":
+		return "Transfer-Encoding"
+	case "Cache-Control", "cache-control":
+		return "Cache-Control"
+	case "Etag", "ETag", "etag":
+		return "Etag"
+	case "Last-Modified", "last-modified":
+		return "Last-Modified"
+	case "Server", "server":
+		return "Server"
+	case "Vary", "vary":
+		return "Vary"
+	case "Location", "location":
+		return "Location"
+	case "Set-Cookie", "set-cookie":
+		return "Set-Cookie"
+	case "X-Powered-By", "x-powered-by":
+		return "X-Powered-By"
+	case "Content-Encoding", "content-encoding":
+		return "Content-Encoding"
+	case "Trailer", "trailer":
+		return "Trailer"
+	}
+	return textproto.CanonicalMIMEHeaderKey(string(b))
+}

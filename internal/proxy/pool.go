@@ -1,0 +1,113 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"sync"
+	"time"
+)
+
+// maxIdleConns bounds the pooled upstream connections kept open while
+// unused; more are closed when returned.
+const maxIdleConns = 1024
+
+// pooled is one pooled HTTP/1.1 connection to the application. It is
+// used by one request at a time and has no goroutine of its own: the
+// request's handler writes the request and reads the response.
+type pooled struct {
+	conn      net.Conn
+	br        *bufio.Reader
+	idleSince time.Time
+}
+
+// pool holds the idle upstream connections, most recently used last: a
+// request takes the newest, the one least likely to be timed out by the
+// application, and the sweep closes the oldest.
+type pool struct {
+	addr    string
+	timeout time.Duration
+	dialer  net.Dialer
+
+	mu    sync.Mutex
+	idle  []*pooled
+	sweep *time.Timer // armed while idle is not empty
+}
+
+func newPool(addr string) *pool {
+	return &pool{addr: addr, timeout: DefaultIdleConnTimeout, dialer: net.Dialer{Timeout: DefaultDialTimeout}}
+}
+
+// get returns an idle connection (reused) or a new one.
+func (p *pool) get(ctx context.Context, fresh bool) (u *pooled, reused bool, err error) {
+	if !fresh {
+		now := time.Now()
+		p.mu.Lock()
+		for n := len(p.idle); n > 0; n = len(p.idle) {
+			u = p.idle[n-1]
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+			if now.Sub(u.idleSince) < p.timeout {
+				p.mu.Unlock()
+				return u, true, nil
+			}
+			u.conn.Close()
+		}
+		p.mu.Unlock()
+	}
+	c, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &pooled{conn: c, br: bufio.NewReaderSize(c, 16<<10)}, false, nil
+}
+
+// put returns u to the pool.
+func (p *pool) put(u *pooled) {
+	u.idleSince = time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) >= maxIdleConns {
+		u.conn.Close()
+		return
+	}
+	p.idle = append(p.idle, u)
+	if p.sweep == nil {
+		p.sweep = time.AfterFunc(p.timeout, p.expire)
+	}
+}
+
+// expire closes the connections idle for the pool's timeout and arms the
+// sweep again for the oldest one left.
+func (p *pool) expire() {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= p.timeout {
+		p.idle[n].conn.Close()
+		p.idle[n] = nil
+		n++
+	}
+	p.idle = append(p.idle[:0], p.idle[n:]...)
+	if len(p.idle) == 0 {
+		p.sweep = nil
+		return
+	}
+	p.sweep = time.AfterFunc(p.timeout-now.Sub(p.idle[0].idleSince), p.expire)
+}
+
+// closeIdle closes every idle connection.
+func (p *pool) closeIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, u := range p.idle {
+		u.conn.Close()
+		p.idle[i] = nil
+	}
+	p.idle = p.idle[:0]
+	if p.sweep != nil {
+		p.sweep.Stop()
+		p.sweep = nil
+	}
+}
