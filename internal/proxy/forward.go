@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +48,6 @@ var (
 
 // forward sends r to the application and its response to w.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	bp := bufPool.Get().(*[]byte)
 	buf := p.appendHead((*bp)[:0], r, hasBody)
@@ -63,85 +61,25 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-
-	var u *pooled
-	for attempt := 1; ; attempt++ {
-		var (
-			reused bool
-			err    error
-		)
-		u, reused, err = p.pool.get(ctx, attempt > 1)
-		if err != nil {
-			putBuf(bp, buf)
-			p.errorResponse(w, r, err)
-			return
-		}
-		if reused {
-			if testHookFirstWrite != nil {
-				testHookFirstWrite(u.conn)
-			}
-			if peerClosed(u.conn) {
-				// Nothing of r was written: sending it on a new
-				// connection is safe, once.
-				u.conn.Close()
-				p.retried.Add(1)
-				p.log.Info("drain exec: retrying on a new connection", "method", r.Method, "path", r.URL.Path, "err", errUpstreamClosed)
-				continue
-			}
-		}
-		break
+	u, err := p.upstream(r)
+	if err == nil {
+		u.cr.start(r.Context())
+		_, err = u.conn.Write(buf)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = u.conn.SetDeadline(aLongTimeAgo) })
-	_, err := u.conn.Write(buf)
 	putBuf(bp, buf)
 	if err != nil {
-		stop()
-		u.conn.Close()
+		if u != nil {
+			u.conn.Close()
+		}
 		p.errorResponse(w, r, err)
 		return
 	}
 
 	var bodyDone chan error
 	if stream {
-		bodyDone = make(chan error, 1)
-		go func() {
-			err := sendBody(u.conn, r)
-			bodyDone <- err
-			if err != nil {
-				// The application may be waiting for the rest of the
-				// body: end the exchange.
-				_ = u.conn.SetDeadline(aLongTimeAgo)
-			}
-		}()
+		bodyDone = startBody(u.conn, r)
 	}
-	// finish returns the handler's side of a failed or finished exchange:
-	// the body goroutine, if any, is done when it returns.
-	finish := func(reuse bool) {
-		if !stop() {
-			reuse = false // the context's end interrupted the connection
-		}
-		if bodyDone != nil {
-			select {
-			case err := <-bodyDone:
-				reuse = reuse && err == nil
-			default:
-				// The application answered before the body was sent: stop
-				// sending it, and stop reading it from the client (no Read
-				// may outlive the handler).
-				reuse = false
-				u.conn.Close()
-				_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
-				<-bodyDone
-			}
-		}
-		if reuse {
-			p.pool.put(u)
-		} else {
-			u.conn.Close()
-		}
-	}
-
-	res, err := p.readHead(u.br, w, r)
+	res, err := p.readHead(u, w, r)
 	if err != nil {
 		if bodyDone != nil {
 			select {
@@ -154,15 +92,15 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			default:
 			}
 		}
-		finish(false)
+		p.finish(w, u, bodyDone, false)
 		p.errorResponse(w, r, err)
 		return
 	}
 	w.WriteHeader(res.status)
 	clientGone, err := p.copyBody(w, u.br, res)
 	if err != nil {
-		finish(false)
-		if clientGone {
+		p.finish(w, u, bodyDone, false)
+		if clientGone || r.Context().Err() != nil {
 			return
 		}
 		p.failed.Add(1)
@@ -171,7 +109,73 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		// tells the client that the response is incomplete.
 		panic(http.ErrAbortHandler)
 	}
-	finish(!res.closeConn)
+	p.finish(w, u, bodyDone, !res.closeConn)
+}
+
+// startBody streams r's body to c on a goroutine of its own, so that the
+// response can flow while the body is sent, and reports its end on the
+// returned channel.
+func startBody(c net.Conn, r *http.Request) chan error {
+	done := make(chan error, 1)
+	go func() {
+		err := sendBody(c, r)
+		done <- err
+		if err != nil {
+			// The application may be waiting for the rest of the body:
+			// end the exchange (the handler's read fails).
+			c.Close()
+		}
+	}()
+	return done
+}
+
+// upstream returns a connection for r: a pooled one unless the application
+// has closed it, in which case, nothing of r having been written, r is
+// sent on a new connection instead (once).
+func (p *Proxy) upstream(r *http.Request) (*pooled, error) {
+	u, reused, err := p.pool.get(r.Context(), false)
+	if err != nil || !reused {
+		return u, err
+	}
+	if testHookFirstWrite != nil {
+		testHookFirstWrite(u.conn)
+	}
+	if !u.peek.peerClosed() {
+		return u, nil
+	}
+	u.conn.Close()
+	p.retried.Add(1)
+	p.log.Info("drain exec: retrying on a new connection", "method", r.Method, "path", r.URL.Path, "err", errUpstreamClosed)
+	u, _, err = p.pool.get(r.Context(), true)
+	return u, err
+}
+
+// finish ends the handler's side of an exchange on u, failed or not: when
+// it returns, the body goroutine, if any (bodyDone), has ended, and u is
+// back in the pool if reuse allows and the exchange left it clean.
+func (p *Proxy) finish(w http.ResponseWriter, u *pooled, bodyDone chan error, reuse bool) {
+	if u.cr.ctx.Err() != nil {
+		reuse = false // the request may have ended in the middle of a read
+	}
+	if bodyDone != nil {
+		select {
+		case err := <-bodyDone:
+			reuse = reuse && err == nil
+		default:
+			// The application answered before the body was sent: stop
+			// sending it, and stop reading it from the client (no Read
+			// may outlive the handler).
+			reuse = false
+			u.conn.Close()
+			_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
+			<-bodyDone
+		}
+	}
+	if reuse {
+		p.pool.put(u)
+	} else {
+		u.conn.Close()
+	}
 }
 
 func putBuf(bp *[]byte, buf []byte) {
@@ -373,7 +377,8 @@ type field struct{ k, v string }
 // readHead reads the application's response head, forwarding
 // informational (1xx) responses to w, and sets the final one's end-to-end
 // fields in w.Header().
-func (p *Proxy) readHead(br *bufio.Reader, w http.ResponseWriter, r *http.Request) (response, error) {
+func (p *Proxy) readHead(u *pooled, w http.ResponseWriter, r *http.Request) (response, error) {
+	br := u.br
 	var scratch [24]field
 	total := 0
 	for {
@@ -388,7 +393,8 @@ func (p *Proxy) readHead(br *bufio.Reader, w http.ResponseWriter, r *http.Reques
 		}
 		fields := scratch[:0]
 		var conn []string
-		var lengths, encodings []string
+		var lengthsBuf, encodingsBuf [2]string
+		lengths, encodings := lengthsBuf[:0], encodingsBuf[:0]
 		for {
 			line, err := readLine(br, &total)
 			if err != nil {
@@ -404,8 +410,16 @@ func (p *Proxy) readHead(br *bufio.Reader, w http.ResponseWriter, r *http.Reques
 			if i <= 0 || !validFieldName(line[:i]) {
 				return res, fmt.Errorf("%w: header line %q", errMalformed, line)
 			}
-			k := fieldName(line[:i])
-			v := string(trimOWS(line[i+1:]))
+			k, common := fieldName(line[:i])
+			var v string
+			if vb := trimOWS(line[i+1:]); common >= 0 && string(vb) == u.values[common] {
+				v = u.values[common]
+			} else {
+				v = string(vb)
+				if common >= 0 {
+					u.values[common] = v
+				}
+			}
 			switch k {
 			case "Connection":
 				conn = append(conn, v)
@@ -494,7 +508,7 @@ func (res *response) framing(r *http.Request, lengths, encodings []string) error
 	for i, l := range lengths {
 		n, err := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
 		if err != nil || n < 0 || (i > 0 && n != res.length) {
-			return fmt.Errorf("%w: Content-Length %q", errMalformed, lengths)
+			return fmt.Errorf("%w: Content-Length %q", errMalformed, strings.Join(lengths, ", "))
 		}
 		res.length = n
 	}
@@ -603,7 +617,7 @@ func copyChunked(w http.ResponseWriter, br *bufio.Reader, flush func() error) (c
 		if i <= 0 || !validFieldName(line[:i]) {
 			return false, fmt.Errorf("%w: trailer line %q", errMalformed, line)
 		}
-		k := fieldName(line[:i])
+		k, _ := fieldName(line[:i])
 		if hopByHop(k) || k == "Content-Length" {
 			continue
 		}
@@ -684,42 +698,41 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// fieldName returns the canonical form of a field name without allocating
-// for the common ones.
-func fieldName(b []byte) string {
-	switch string(b) {
-	case "Content-Type", "content-type":
-		return "Content-Type"
-	case "Content-Length", "content-length":
-		return "Content-Length"
-	case "Date", "date":
-		return "Date"
-	case "Connection", "connection":
-		return "Connection"
-	case "Keep-Alive", "keep-alive":
-		return "Keep-Alive"
-	case "Transfer-Encoding", "transfer-encoding":
-		return "Transfer-Encoding"
-	case "Cache-Control", "cache-control":
-		return "Cache-Control"
-	case "Etag", "ETag", "etag":
-		return "Etag"
-	case "Last-Modified", "last-modified":
-		return "Last-Modified"
-	case "Server", "server":
-		return "Server"
-	case "Vary", "vary":
-		return "Vary"
-	case "Location", "location":
-		return "Location"
-	case "Set-Cookie", "set-cookie":
-		return "Set-Cookie"
-	case "X-Powered-By", "x-powered-by":
-		return "X-Powered-By"
-	case "Content-Encoding", "content-encoding":
-		return "Content-Encoding"
-	case "Trailer", "trailer":
-		return "Trailer"
+// commonFields are the field names fieldName knows without allocating;
+// their last values are kept per connection.
+var commonFields = [...]string{
+	"Content-Type", "Content-Length", "Date", "Connection", "Keep-Alive",
+	"Transfer-Encoding", "Cache-Control", "Etag", "Last-Modified", "Server",
+	"Vary", "Location", "Set-Cookie", "X-Powered-By", "Content-Encoding", "Trailer",
+}
+
+const numCommonFields = len(commonFields)
+
+// fieldName returns the canonical form of a field name, and its index in
+// commonFields or -1. The common names, in canonical or lower case, cost
+// no allocation.
+func fieldName(b []byte) (string, int) {
+	for i, k := range commonFields {
+		if len(k) == len(b) && (string(b) == k || asciiLowerEqual(b, k)) {
+			return k, i
+		}
 	}
-	return textproto.CanonicalMIMEHeaderKey(string(b))
+	return textproto.CanonicalMIMEHeaderKey(string(b)), -1
+}
+
+// asciiLowerEqual reports whether b equals k ignoring ASCII case.
+func asciiLowerEqual(b []byte, k string) bool {
+	for i := range len(b) {
+		x, y := b[i], k[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

@@ -3,7 +3,9 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -17,8 +19,11 @@ const maxIdleConns = 1024
 // request's handler writes the request and reads the response.
 type pooled struct {
 	conn      net.Conn
-	br        *bufio.Reader
+	br        *bufio.Reader // reads through cr
+	cr        ctxReader
+	peek      *peeker
 	idleSince time.Time
+	values    [numCommonFields]string // the last value of each common field, reused when equal
 }
 
 // pool holds the idle upstream connections, most recently used last: a
@@ -59,11 +64,14 @@ func (p *pool) get(ctx context.Context, fresh bool) (u *pooled, reused bool, err
 	if err != nil {
 		return nil, false, err
 	}
-	return &pooled{conn: c, br: bufio.NewReaderSize(c, 16<<10)}, false, nil
+	u = &pooled{conn: c, cr: ctxReader{conn: c}, peek: newPeeker(c)}
+	u.br = bufio.NewReaderSize(&u.cr, 16<<10)
+	return u, false, nil
 }
 
 // put returns u to the pool.
 func (p *pool) put(u *pooled) {
+	u.cr.ctx = nil
 	u.idleSince = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -110,4 +118,43 @@ func (p *pool) closeIdle() {
 		p.sweep.Stop()
 		p.sweep = nil
 	}
+}
+
+// ctxReader reads from an upstream connection until ctx, the current
+// request's context, ends. It polls the context at read deadlines rather
+// than registering with it (context.AfterFunc cost five allocations per
+// request), so a cancelled request notices within pollMax.
+type ctxReader struct {
+	conn net.Conn
+	ctx  context.Context
+}
+
+// The first poll comes pollMin after a request starts; the interval
+// doubles up to pollMax, so a long-polling request costs a wake-up a
+// second, and a request cancelled by its client or by the drain's
+// deadline ends within a second.
+const (
+	pollMin = 100 * time.Millisecond
+	pollMax = time.Second
+)
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	wait := pollMin
+	for {
+		n, err := r.conn.Read(p)
+		if n > 0 || err == nil || r.ctx == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		if err := r.ctx.Err(); err != nil {
+			return 0, err
+		}
+		wait = min(2*wait, pollMax)
+		_ = r.conn.SetReadDeadline(time.Now().Add(wait))
+	}
+}
+
+// start arms the context poll for a request.
+func (r *ctxReader) start(ctx context.Context) {
+	r.ctx = ctx
+	_ = r.conn.SetReadDeadline(time.Now().Add(pollMin))
 }

@@ -19,7 +19,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // front serves a Proxy to upstream on a real loopback port, through
 // Listener, and returns its address.
-func front(t *testing.T, upstream string, cfg Config) (string, *Proxy, *StrictListener) {
+func front(t testing.TB, upstream string, cfg Config) (string, *Proxy, *StrictListener) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,7 +45,7 @@ func front(t *testing.T, upstream string, cfg Config) (string, *Proxy, *StrictLi
 	return ln.Addr().String(), p, sl
 }
 
-func upstream(t *testing.T, h http.Handler) string {
+func upstream(t testing.TB, h http.Handler) string {
 	t.Helper()
 	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
