@@ -23,8 +23,13 @@ every "{port}" of ARGS), waits until each is ready, puts open-loop load on
 them and replaces them one by one the way a Deployment with maxSurge 1 and
 maxUnavailable 0 does: start a new replica, wait until ready, then remove the
 old one from the endpoint list and send it SIGTERM at the same moment (after
---prestop), the removal reaching the client after --propagation; SIGKILL
-after --grace. Every request is recorded and classified; the client never
+--prestop); SIGKILL after --grace. Endpoint changes reach the client like
+kube-proxy's rules: --propagation after they happen, at syncs at least
+--sync-period apart (so a new replica is routable only at the sync that
+removes the old one); the client picks an endpoint at random for each new
+connection. --teardown after a replica exits, its address stops answering
+(a deleted pod's network is gone): connections to it time out instead of
+being refused. Every request is recorded and classified; the client never
 retries. Exit status: 0 when at most --allow-lost requests were lost, 1 when
 more were, 2 on bad usage or when the replicas could not start.
 
@@ -51,6 +56,8 @@ type testFlags struct {
 	tcpReady    bool
 	prestop     time.Duration
 	propagation time.Duration
+	syncPeriod  time.Duration
+	teardown    time.Duration
 	grace       time.Duration
 	warmup      time.Duration
 	settle      time.Duration
@@ -82,7 +89,9 @@ func (f *testFlags) register(fs interface {
 	fs.StringVar(&f.readyPath, "ready-path", rollout.DefaultReadyPath, "readiness probe path (HTTP GET, ready on 200)")
 	fs.BoolVar(&f.tcpReady, "tcp-ready", false, "readiness is a successful TCP dial instead of --ready-path")
 	fs.DurationVar(&f.prestop, "prestop", 0, "preStop sleep between endpoint removal and SIGTERM")
-	fs.DurationVar(&f.propagation, "propagation", rollout.DefaultPropagation, "how long the endpoint removal takes to reach the client (kube-proxy's lag)")
+	fs.DurationVar(&f.propagation, "propagation", rollout.DefaultPropagation, "how long an endpoint change takes to reach kube-proxy's rules, sync aside (0: at once)")
+	fs.DurationVar(&f.syncPeriod, "sync-period", rollout.DefaultSyncPeriod, "apply endpoint changes in syncs at least this far apart, like kube-proxy's minSyncPeriod (0: each on its own)")
+	fs.DurationVar(&f.teardown, "teardown", rollout.DefaultTeardown, "an exited replica's address drops new connections (they time out) this long after its exit (0: never, they are refused)")
 	fs.DurationVar(&f.grace, "grace", rollout.DefaultGrace, "SIGKILL this long after SIGTERM (terminationGracePeriodSeconds)")
 	fs.DurationVar(&f.warmup, "warmup", rollout.DefaultWarmup, "load before the first restart")
 	fs.DurationVar(&f.settle, "settle", rollout.DefaultSettle, "load after each restart before the next")
@@ -134,6 +143,8 @@ func (f *testFlags) spec(command []string, stderr io.Writer) scenario.Spec {
 		TCPReady:    f.tcpReady,
 		PreStop:     f.prestop,
 		Propagation: f.propagation,
+		SyncPeriod:  f.syncPeriod,
+		Teardown:    f.teardown,
 		Grace:       f.grace,
 		Warmup:      f.warmup,
 		Settle:      f.settle,
@@ -143,6 +154,12 @@ func (f *testFlags) spec(command []string, stderr io.Writer) scenario.Spec {
 	}
 	if f.propagation == 0 {
 		plan.Propagation = -1
+	}
+	if f.syncPeriod == 0 {
+		plan.SyncPeriod = -1
+	}
+	if f.teardown == 0 {
+		plan.Teardown = -1
 	}
 	if f.podEnv {
 		plan.Env = []string{"KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=443"}

@@ -133,6 +133,19 @@ func (p *Path) Remove(replica int32) (bool, error) {
 	return true, nil
 }
 
+// Blackhole makes the address the Service sends replica's connections to
+// (Addr) drop new connections (Service.Blackhole): for a replica that
+// exited and whose address, like a deleted pod's, no longer answers. With
+// a Latency the Relay's address is dropped, so the Relay never dials the
+// exited replica. It reports false if replica was never added.
+func (p *Path) Blackhole(replica int32) (bool, error) {
+	addr, ok := p.Addr(replica)
+	if !ok {
+		return false, nil
+	}
+	return true, p.svc.Blackhole(addr)
+}
+
 // Close stops the relays, removes the Service and deletes the namespace.
 // Stop the replicas first: the namespace lives on while a process runs in
 // it. Close is idempotent.

@@ -2,9 +2,12 @@ package netpath
 
 import (
 	"bufio"
+	"context"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/drainhttp/drain/internal/load"
 )
 
 // TestPath: Add and Remove drive the Service through relays; Close leaves
@@ -73,6 +76,21 @@ func TestPath(t *testing.T) {
 	if _, ok := p.Addr(9); ok {
 		t.Error("Addr(9) of a replica never added: ok")
 	}
+	// Replica 1's address gone: through the VIP (only b left) and to its
+	// relay, a new connection goes unanswered.
+	if ok, err := p.Blackhole(1); !ok || err != nil {
+		t.Fatalf("Blackhole(1) = %v, %v", ok, err)
+	}
+	if ok, _ := p.Blackhole(9); ok {
+		t.Error("Blackhole(9) of a replica never added: ok")
+	}
+	assertUnanswered(t, func(ctx context.Context) error {
+		c, _, err := p.Service().Dial(ctx, load.Endpoint{Addr: DefaultVIP, Replica: -1})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
 	old.Close()
 	closed = true
 	if err := p.Close(); err != nil {

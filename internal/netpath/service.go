@@ -31,7 +31,8 @@ const DefaultVIP = "10.96.0.10:80"
 // established connection on the endpoint it was given, also after its
 // endpoint has left the set. With no endpoints, new connections are
 // rejected (ICMP port unreachable, so connect fails with ECONNREFUSED), like
-// kube-proxy's no-endpoint-services rule.
+// kube-proxy's no-endpoint-services rule. Blackhole makes an endpoint's
+// address drop packets, like a pod whose network is gone.
 //
 // Service implements load.Target for clients that dial with its Dial (from
 // inside the namespace): Pick returns the VIP with Replica -1, since the
@@ -124,6 +125,13 @@ table ip %[1]s {
 	}
 	chain service {
 	}
+	set gone {
+		type ipv4_addr . inet_service
+	}
+	chain filter-input {
+		type filter hook input priority 0; policy accept;
+		ip daddr . tcp dport @gone drop
+	}
 }
 `, t, ip, port)
 }
@@ -179,6 +187,27 @@ func (s *Service) SetEndpoints(eps []load.Endpoint) error {
 	}
 	s.ready.Store(int32(len(eps)))
 	return nil
+}
+
+// Blackhole makes every packet to addr (an IPv4 "ip:port" in the
+// namespace, say an endpoint whose replica exited) vanish, the way packets
+// to a deleted pod's address do: a connection to it, through the VIP or
+// not, is neither accepted nor refused, its SYNs go unanswered and the
+// client waits out its own timeout. The packets are dropped on their way
+// in (input hook), after conntrack has confirmed the VIP's DNAT, so a
+// retransmitted SYN keeps its endpoint as on a real node. It lasts until
+// Close.
+func (s *Service) Blackhole(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return fmt.Errorf("netpath: blackhole %q: want an IPv4 address and port", addr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.nftApply(fmt.Sprintf("add element ip %s gone { %s . %d }\n", s.table, ap.Addr(), ap.Port()))
 }
 
 // Pick returns the VIP with Replica -1 (the kernel chooses the endpoint

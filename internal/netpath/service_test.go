@@ -2,12 +2,14 @@ package netpath
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/drainhttp/drain/internal/load"
 )
@@ -205,5 +207,55 @@ func TestServiceBadInput(t *testing.T) {
 	svc := newService(t, ns)
 	if err := svc.SetEndpoints([]load.Endpoint{{Addr: "localhost:80"}}); err == nil {
 		t.Error("SetEndpoints accepted a host name")
+	}
+}
+
+// TestServiceBlackhole: an endpoint whose server is gone refuses new
+// connections through the VIP; once blackholed they go unanswered until
+// the dial's own deadline, also when the SYN is retransmitted.
+func TestServiceBlackhole(t *testing.T) {
+	ns := newNamespace(t)
+	svc := newService(t, ns)
+	ln, err := ns.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := load.Endpoint{Addr: ln.Addr().String(), Replica: 0}
+	ln.Close() // the replica exited
+	if err := svc.SetEndpoints([]load.Endpoint{a}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Dial(testCtx(t), load.Endpoint{Addr: DefaultVIP, Replica: -1}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to an exited endpoint: %v, want ECONNREFUSED", err)
+	}
+	if err := svc.Blackhole(a.Addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Blackhole("::1"); err == nil {
+		t.Error("Blackhole of a bad address succeeded")
+	}
+	assertUnanswered(t, func(ctx context.Context) error {
+		c, _, err := svc.Dial(ctx, load.Endpoint{Addr: DefaultVIP, Replica: -1})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// assertUnanswered checks that dial, given 1.5 s (past the first SYN
+// retransmission at 1 s), fails with a timeout after the full 1.5 s.
+func assertUnanswered(t *testing.T, dial func(ctx context.Context) error) {
+	t.Helper()
+	const timeout = 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(testCtx(t), timeout)
+	defer cancel()
+	begin := time.Now()
+	err := dial(ctx)
+	var nerr net.Error
+	if !errors.As(err, &nerr) || !nerr.Timeout() {
+		t.Errorf("dial to a blackholed endpoint: %v, want a timeout", err)
+	} else if d := time.Since(begin); d < timeout-10*time.Millisecond {
+		t.Errorf("dial timed out after %v, want the full %v", d, timeout)
 	}
 }

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -9,26 +10,26 @@ import (
 )
 
 // Endpoints is the client's view of the endpoint list: a replica is added
-// once its readiness probe passes and removed Propagation after its deletion
-// moment. It implements load.Target; Pick and List are safe for concurrent
+// once its readiness probe passes and removed after its deletion moment,
+// each change at a kube-proxy-like sync (Plan.Propagation, Plan.SyncPeriod). It implements load.Target; Pick and List are safe for concurrent
 // use and never block on the Runner. The zero value is an empty list.
 type Endpoints struct {
 	mu   sync.Mutex // serializes writers
 	list atomic.Pointer[[]load.Endpoint]
-	next atomic.Uint64
 }
 
 var _ load.Target = (*Endpoints)(nil)
 
-// Pick returns the current endpoints in turn (round-robin); ok is false when
-// the list is empty.
+// Pick returns one of the current endpoints at random, each equally
+// likely, as kube-proxy's nftables rule does (numgen random mod N): unlike
+// round-robin, a connection refused by a dead endpoint can be followed by
+// another to the same one. ok is false when the list is empty.
 func (e *Endpoints) Pick() (ep load.Endpoint, ok bool) {
 	l := e.list.Load()
 	if l == nil || len(*l) == 0 {
 		return load.Endpoint{}, false
 	}
-	i := e.next.Add(1) - 1
-	return (*l)[i%uint64(len(*l))], true
+	return (*l)[rand.N(len(*l))], true
 }
 
 // List returns a copy of the current endpoints in the order they were added.

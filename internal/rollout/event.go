@@ -12,15 +12,17 @@ type EventKind uint8
 
 const (
 	Started         EventKind = iota // the process was started
-	Ready                            // the readiness probe passed; endpoint added
+	Ready                            // the readiness probe passed (its endpoint is added at once for an original replica, at a sync for a replacement)
 	SIGTERM                          // SIGTERM sent (endpoint removal began PreStop earlier, at the deletion moment)
-	EndpointRemoved                  // the removal reached the client (after propagation)
+	EndpointRemoved                  // the removal reached the client (after propagation, at a sync)
 	Killed                           // SIGKILL sent after the grace period
 	Exited                           // the process exited (ExitCode, Killed set)
+	EndpointAdded                    // the addition reached the client (Endpoints)
+	AddressGone                      // the exited replica's address drops new connections (Plan.Teardown)
 	numEventKinds
 )
 
-var eventNames = [...]string{"started", "ready", "sigterm", "endpoint_removed", "killed", "exited"}
+var eventNames = [...]string{"started", "ready", "sigterm", "endpoint_removed", "killed", "exited", "endpoint_added", "address_gone"}
 
 // String returns the stable name used in JSON.
 func (k EventKind) String() string {

@@ -12,6 +12,8 @@ func ExampleRunner() {
 		Command:     []string{server, "-port", "{port}"},
 		Replicas:    1,
 		Propagation: -1, // the client sees the removal at the deletion moment
+		SyncPeriod:  -1, // not batched in kube-proxy-like syncs
+		Teardown:    -1, // the exited replica's address keeps refusing
 		Warmup:      -1,
 		Settle:      -1,
 	}, time.Now())
@@ -35,8 +37,10 @@ func ExampleRunner() {
 	// Output:
 	// 0 started
 	// 0 ready
+	// 0 endpoint_added
 	// 1 started
 	// 1 ready
+	// 1 endpoint_added
 	// 0 endpoint_removed
 	// 0 sigterm
 	// 0 exited

@@ -15,7 +15,9 @@ const (
 	DefaultReadyTimeout  = 15 * time.Second
 	DefaultReadyInterval = 20 * time.Millisecond
 	DefaultProbeTimeout  = time.Second // kubelet's timeoutSeconds default
-	DefaultPropagation   = time.Second
+	DefaultPropagation   = 100 * time.Millisecond
+	DefaultSyncPeriod    = time.Second // kube-proxy's minSyncPeriod
+	DefaultTeardown      = 200 * time.Millisecond
 	DefaultGrace         = 30 * time.Second // terminationGracePeriodSeconds
 	DefaultStopTimeout   = 5 * time.Second
 	DefaultWarmup        = time.Second
@@ -26,9 +28,10 @@ const (
 // plain configuration: the zero value of every field means the Default*
 // constant named in its doc, so Plan{Command: argv} is a complete plan.
 //
-// Durations: 0 means the default. A negative PreStop, Propagation, Warmup or
-// Settle means none (0); a negative ReadyTimeout, ReadyInterval, Grace or
-// StopTimeout is treated as the default too.
+// Durations: 0 means the default. A negative PreStop, Propagation,
+// SyncPeriod, Warmup or Settle means none (0), a negative Teardown never; a
+// negative ReadyTimeout, ReadyInterval, Grace or StopTimeout is treated as
+// the default too.
 type Plan struct {
 	// Command is the replica's argv. Every "{port}" in the arguments is
 	// replaced by the replica's port; the environment also gets PORT=<port>.
@@ -54,13 +57,41 @@ type Plan struct {
 	// PreStop is the sleep between the deletion moment (endpoint removal
 	// begins) and SIGTERM, like a preStop sleep hook (none by default).
 	PreStop time.Duration
-	// Propagation is how long an endpoint change takes to reach the client:
-	// kube-proxy's lag. A removal counts from the deletion moment, a
-	// replacement's addition from its readiness (kube-proxy applies both in
-	// one sync, measured on a real cluster: docs/kubernetes.md). The
-	// default, DefaultPropagation (1 s), is kube-proxy's minimum sync
-	// period; negative means immediate.
+	// Propagation is how long an endpoint change takes to reach kube-proxy
+	// and its rules, sync aside: the watch and the rule update. A removal
+	// counts from the deletion moment, a replacement's addition from its
+	// readiness. DefaultPropagation (100 ms, the fastest removal measured
+	// on a real cluster: docs/kubernetes.md); negative means immediate.
 	Propagation time.Duration
+	// SyncPeriod batches the endpoint changes the way kube-proxy's
+	// minSyncPeriod does: changes reach the client only at sync moments at
+	// least SyncPeriod apart. A change (Propagation after it happened)
+	// starts a sync at once if the last one began SyncPeriod or longer
+	// ago; otherwise it waits for the sync SyncPeriod after the last, which
+	// applies every change pending by then, in order. Besides additions
+	// and removals, a replacement's start (kube-proxy sees a new, not yet
+	// ready endpoint) and a replica's exit (its endpoint leaves the
+	// EndpointSlice) start syncs too: so a replacement that becomes ready
+	// right after its start is routable only at the sync a SyncPeriod
+	// later, the same one that removes the replica it replaces.
+	// DefaultSyncPeriod (1 s); negative means none: every change reaches
+	// the client Propagation after it happened.
+	SyncPeriod time.Duration
+	// Teardown is how long after a replica's process exits its address
+	// stops answering, like a pod whose sandbox and network are deleted
+	// once its container exits: until then a new connection to it is
+	// refused (nothing listens), from then on it goes unanswered (the SYN
+	// is dropped) and the client waits out its timeout.
+	// DefaultTeardown (200 ms, measured on a real cluster:
+	// docs/kubernetes.md); negative means never (refused to the end).
+	// Replicas stopped by Stop keep their address.
+	Teardown time.Duration
+	// Blackhole, if set, makes a replica's address drop new connections
+	// Teardown after its exit; replica and addr are the exited replica's
+	// number and address; the returned Closer (may be nil) undoes it and
+	// is closed by Stop. Nil means a listener on addr whose accept queue
+	// is full, so the kernel drops every further SYN to it.
+	Blackhole func(replica int32, addr string) (io.Closer, error)
 	// Grace is how long after SIGTERM the process group gets SIGKILL, like
 	// terminationGracePeriodSeconds (DefaultGrace).
 	Grace time.Duration
@@ -130,6 +161,10 @@ func (p Plan) withDefaults() Plan {
 		}
 	}
 	zeroOrDef(&p.Propagation, DefaultPropagation)
+	zeroOrDef(&p.SyncPeriod, DefaultSyncPeriod)
+	if p.Teardown == 0 {
+		p.Teardown = DefaultTeardown
+	}
 	zeroOrDef(&p.Warmup, DefaultWarmup)
 	zeroOrDef(&p.Settle, DefaultSettle)
 	if p.PreStop < 0 {

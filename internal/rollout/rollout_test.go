@@ -59,6 +59,8 @@ func quick(args ...string) Plan {
 		Warmup:        -1,
 		Settle:        -1,
 		Propagation:   -1,
+		SyncPeriod:    -1,
+		Teardown:      -1,
 		Grace:         10 * time.Second,
 	}
 }
@@ -292,7 +294,7 @@ func TestIgnoresSIGTERMKilledAfterGrace(t *testing.T) {
 		}
 	}
 	// Propagation is 0: the endpoint goes at the deletion moment, before SIGTERM.
-	want := []EventKind{Started, Ready, EndpointRemoved, SIGTERM, Killed, Exited}
+	want := []EventKind{Started, Ready, EndpointAdded, EndpointRemoved, SIGTERM, Killed, Exited}
 	if diff := cmp.Diff(want, kinds); diff != "" {
 		t.Errorf("replica 0 events (-want +got):\n%s", diff)
 	}
@@ -546,13 +548,26 @@ func TestEndpointsPick(t *testing.T) {
 	}
 	e.add(load.Endpoint{Addr: "a", Replica: 0})
 	e.add(load.Endpoint{Addr: "b", Replica: 1})
+	// At random, like kube-proxy's numgen random mod N: both endpoints
+	// come up about equally often, and about half the picks repeat the
+	// previous one (round-robin never repeats with 2 endpoints).
 	counts := map[int32]int{}
-	for range 10 {
+	const n = 2000
+	repeats := 0
+	prev := int32(-1)
+	for range n {
 		ep, _ := e.Pick()
 		counts[ep.Replica]++
+		if ep.Replica == prev {
+			repeats++
+		}
+		prev = ep.Replica
 	}
-	if counts[0] != 5 || counts[1] != 5 {
-		t.Errorf("round-robin over 2: %v, want 5 each", counts)
+	if counts[0] < n*4/10 || counts[1] < n*4/10 {
+		t.Errorf("picks over 2 endpoints: %v, want about %d each", counts, n/2)
+	}
+	if repeats < n*4/10 || repeats > n*6/10 {
+		t.Errorf("%d of %d picks repeated the previous endpoint, want about half (random, not round-robin)", repeats, n)
 	}
 	if !e.remove(0) || e.remove(0) {
 		t.Error("remove(0) twice: want true then false")
@@ -579,9 +594,9 @@ func TestEndpointsPick(t *testing.T) {
 }
 
 func TestPlanDefaults(t *testing.T) {
-	got := Plan{StopTimeout: 10 * time.Second, Warmup: -1, Propagation: -1}.withDefaults()
+	got := Plan{StopTimeout: 10 * time.Second, Warmup: -1, Propagation: -1, Teardown: -1}.withDefaults()
 	want := Plan{
-		Replicas: DefaultReplicas, ReadyPath: DefaultReadyPath,
+		Replicas: DefaultReplicas, ReadyPath: DefaultReadyPath, SyncPeriod: DefaultSyncPeriod, Teardown: -1,
 		ReadyTimeout: DefaultReadyTimeout, ReadyInterval: DefaultReadyInterval,
 		Grace: DefaultGrace, StopTimeout: 10 * time.Second, Settle: DefaultSettle,
 	}

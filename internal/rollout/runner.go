@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -54,6 +55,7 @@ type Runner struct {
 	plan   Plan
 	t0     time.Time
 	eps    Endpoints
+	sync   *syncer
 	client *http.Client
 	stdout io.Writer
 	stderr io.Writer
@@ -68,7 +70,8 @@ type Runner struct {
 	ports    map[int]bool
 	nextID   int32
 	started  bool
-	stopping bool // no new process or goroutine may start
+	stopping bool        // no new process or goroutine may start
+	holes    []io.Closer // the blackholes of exited replicas' addresses, closed by Stop
 
 	wg       sync.WaitGroup // reapers, grace timers, removals, the ctx watcher
 	stopOnce sync.Once
@@ -90,6 +93,7 @@ func New(plan Plan, t0 time.Time) *Runner {
 		force:   make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	r.sync = &syncer{lag: r.plan.Propagation, period: r.plan.SyncPeriod, quit: r.quit, spawn: r.spawnGoroutine}
 	r.stdout, r.stderr = io.Discard, io.Discard
 	if plan.Stdout != nil {
 		r.stdout = &lockedWriter{w: plan.Stdout}
@@ -98,6 +102,22 @@ func New(plan Plan, t0 time.Time) *Runner {
 		r.stderr = &lockedWriter{w: plan.Stderr}
 	}
 	return r
+}
+
+// spawnGoroutine runs f in a goroutine counted in wg unless the Runner is
+// stopping; it reports whether it did.
+func (r *Runner) spawnGoroutine(f func()) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return false
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Endpoints returns the client's view of the endpoint list; use it as the
@@ -204,16 +224,18 @@ func firstError(ctx context.Context, errs []error) error {
 // way a Deployment with maxSurge 1, maxUnavailable 0 does:
 //
 //  1. wait Warmup (before the first replacement only);
-//  2. start a new replica and wait until it is ready and in Endpoints;
+//  2. start a new replica and wait until it is ready; its endpoint reaches
+//     Endpoints at a later sync (Plan.Propagation, Plan.SyncPeriod);
 //  3. at one moment (the deletion moment) begin the old replica's endpoint
-//     removal, which reaches Endpoints Propagation later;
+//     removal, which reaches Endpoints at a sync too;
 //  4. after PreStop, call hooks.BeforeStop, send SIGTERM, call
 //     hooks.AfterStop; SIGKILL follows Grace after SIGTERM if needed;
 //  5. wait Settle and move to the next replica without waiting for the old
 //     one to exit.
 //
+// An old replica's address drops new connections Teardown after it exited.
 // Roll returns once every old replica has exited and its endpoint removal
-// has reached Endpoints. hooks may be nil. On an error every process has
+// has reached Endpoints, and every new one's addition has. hooks may be nil. On an error every process has
 // been killed and reaped.
 func (r *Runner) Roll(ctx context.Context, hooks Hooks) error {
 	r.mu.Lock()
@@ -344,6 +366,13 @@ func (r *Runner) stop(graceful bool) {
 	}
 	r.killAll()
 	r.wg.Wait()
+	r.mu.Lock()
+	holes := r.holes
+	r.holes = nil
+	r.mu.Unlock()
+	for _, c := range holes {
+		c.Close()
+	}
 }
 
 // killAll sends SIGKILL to every process group whose leader is running and
@@ -407,6 +436,9 @@ func (r *Runner) spawn(original bool) (*proc, error) {
 	if startErr != nil {
 		return nil, startErr
 	}
+	if !original {
+		r.sync.change(nil) // kube-proxy sees a new endpoint, not ready yet
+	}
 	return p, nil
 }
 
@@ -444,6 +476,38 @@ func (r *Runner) reap(p *proc) {
 		p.rep.ExitCode, p.rep.Signal, p.rep.Killed = ev.ExitCode, ev.Signal, ev.Killed
 		return true
 	})
+	r.sync.change(nil) // the pod leaves the EndpointSlice
+	if r.plan.Teardown >= 0 {
+		deadline := time.Now().Add(r.plan.Teardown)
+		r.spawnGoroutine(func() { r.teardown(p, deadline) })
+	}
+}
+
+// teardown makes p's address drop new connections at deadline, unless the
+// Runner stops first.
+func (r *Runner) teardown(p *proc, deadline time.Time) {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.quit:
+		return
+	}
+	hole := r.plan.Blackhole
+	if hole == nil {
+		hole = loopbackBlackhole
+	}
+	c, err := hole(p.id, p.addr)
+	if err != nil {
+		slog.Warn("rollout: the exited replica's address still refuses connections", "replica", p.id, "addr", p.addr, "err", err)
+		return
+	}
+	r.emit(p, AddressGone, func(time.Time, *Event) bool {
+		if c != nil {
+			r.holes = append(r.holes, c)
+		}
+		return true
+	})
 }
 
 // ready waits for p's readiness and adds its endpoint.
@@ -455,52 +519,42 @@ func (r *Runner) ready(ctx context.Context, p *proc) error {
 		return err
 	}
 	exited := false
-	delayed := false
 	r.emit(p, Ready, func(now time.Time, _ *Event) bool {
 		if p.gone {
 			exited = true
 			return false
 		}
-		// A replacement's endpoint reaches the client Propagation after it
-		// is ready, like a removal: kube-proxy applies both in its next
-		// sync, so the new pod is not routable while the old one drains.
-		if p.original || r.plan.Propagation <= 0 || r.stopping {
-			r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
-			close(p.added)
-		} else {
-			delayed = true
-			r.wg.Add(1)
-		}
 		p.rep.Ready = now.Sub(r.t0)
 		return true
 	})
-	if delayed {
-		go r.addLater(p, time.Now().Add(r.plan.Propagation))
-	}
 	if exited { // between the probe and now
+		close(p.added)
 		<-p.done
 		return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
+	}
+	// An original replica is in the endpoint list from the start; a
+	// replacement's endpoint reaches the client at a sync, like a removal:
+	// kube-proxy applies both in one sync, so the new pod is not routable
+	// while the old one drains (measured: docs/kubernetes.md).
+	if p.original {
+		r.addEndpoint(p)
+	} else {
+		r.sync.change(func() { r.addEndpoint(p) })
 	}
 	return nil
 }
 
-// addLater adds p's endpoint at t, unless p exited, is being deleted, or
-// the Runner stops first.
-func (r *Runner) addLater(p *proc, t time.Time) {
-	defer r.wg.Done()
+// addEndpoint adds p's endpoint to Endpoints unless p exited or is being
+// deleted, or a replacement's addition comes after the Runner stopped.
+func (r *Runner) addEndpoint(p *proc) {
 	defer close(p.added)
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-r.quit:
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !p.gone && !p.deleting && !r.stopping {
+	r.emit(p, EndpointAdded, func(time.Time, *Event) bool {
+		if p.gone || p.deleting || (r.stopping && !p.original) {
+			return false
+		}
 		r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
-	}
+		return true
+	})
 }
 
 // terminate does steps 3 and 4 of Roll for o.
@@ -515,41 +569,24 @@ func (r *Runner) terminate(ctx context.Context, o *proc, hooks Hooks) error {
 	return nil
 }
 
-// beginDelete marks the deletion moment of p and schedules its endpoint
-// removal Propagation later (at once if !propagate, or once the Runner
-// stops). It reports false if p was already being deleted.
+// beginDelete marks the deletion moment of p and hands its endpoint
+// removal to the syncer (at once if !propagate, or once the Runner stops). It reports false if p was already being deleted.
 func (r *Runner) beginDelete(p *proc, propagate bool) bool {
 	r.mu.Lock()
 	if p.deleting {
 		r.mu.Unlock()
 		return false
 	}
-	now := time.Now()
 	p.deleting = true
 	p.removed = make(chan struct{})
-	p.rep.Deleted = now.Sub(r.t0)
-	delay := r.plan.Propagation
-	if !propagate || r.stopping {
-		delay = 0
-	}
-	if delay > 0 {
-		r.wg.Add(1)
-	}
+	p.rep.Deleted = time.Since(r.t0)
+	now := !propagate || r.stopping
 	r.mu.Unlock()
-	if delay <= 0 {
+	if now {
 		r.removeEndpoint(p)
-		return true
+	} else {
+		r.sync.change(func() { r.removeEndpoint(p) })
 	}
-	go func() {
-		defer r.wg.Done()
-		t := time.NewTimer(time.Until(now.Add(delay)))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.quit:
-		}
-		r.removeEndpoint(p)
-	}()
 	return true
 }
 

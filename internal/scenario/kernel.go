@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -49,9 +50,10 @@ func newKernelPath(latency, jitter time.Duration) (*kernelPath, error) {
 	return &kernelPath{path: p}, nil
 }
 
-// wire makes plan run its replicas in the namespace, probe them there and
-// follow its endpoint changes in the Service, and cfg dial through the
-// Service. An endpoint change that fails ends the run: cancel is called
+// wire makes plan run its replicas in the namespace, probe them there,
+// follow its endpoint changes in the Service (one nftables transaction per
+// change: the changes of one sync are applied a few milliseconds apart)
+// and blackhole exited replicas there, and cfg dial through the Service. An endpoint change that fails ends the run: cancel is called
 // with the error, which failed then returns.
 func (k *kernelPath) wire(plan *rollout.Plan, cfg *load.Config, cancel context.CancelCauseFunc) {
 	k.cancel = cancel
@@ -63,12 +65,18 @@ func (k *kernelPath) wire(plan *rollout.Plan, cfg *load.Config, cancel context.C
 		return k.path.Command(argv...)
 	}
 	plan.Dial = k.path.DialContext
+	// An exited replica's address drops new connections (Plan.Teardown):
+	// packets to it vanish, as to a deleted pod's.
+	plan.Blackhole = func(replica int32, _ string) (io.Closer, error) {
+		_, err := k.path.Blackhole(replica)
+		return nil, err
+	}
 	next := plan.OnEvent
 	plan.OnEvent = func(ev rollout.Event) {
 		// Called in event order, one at a time, right after the
 		// rollout's own endpoint list changed.
 		switch ev.Kind {
-		case rollout.Ready:
+		case rollout.EndpointAdded:
 			k.fail(k.path.Add(load.Endpoint{Addr: fmt.Sprintf("127.0.0.1:%d", ev.Port), Replica: ev.Replica}))
 		case rollout.EndpointRemoved:
 			_, err := k.path.Remove(ev.Replica)
