@@ -51,7 +51,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	bp := bufPool.Get().(*[]byte)
 	buf := p.appendHead((*bp)[:0], r, hasBody)
-	stream := hasBody && (r.ContentLength < 0 || r.ContentLength > maxBufferedBody)
+	// With "Expect: 100-continue" the body waits for the application's
+	// 100 (or DefaultExpectContinueTimeout); net/http sends the client its
+	// own 100 when the body is first read.
+	expect := hasBody && headerHasToken(r.Header["Expect"], "100-continue")
+	stream := hasBody && (expect || r.ContentLength < 0 || r.ContentLength > maxBufferedBody)
 	if hasBody && !stream {
 		n := len(buf)
 		buf = append(buf, make([]byte, r.ContentLength)...)
@@ -75,16 +79,30 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var bodyDone chan error
-	if stream {
-		bodyDone = startBody(u.conn, r)
+	var body *bodySender
+	send := stream
+	if expect {
+		send, err = u.awaitContinue()
+		if err != nil {
+			p.finish(w, u, nil, false)
+			p.errorResponse(w, r, err)
+			return
+		}
+	}
+	if send {
+		body = startBody(u.conn, r)
 	}
 	res, err := p.readHead(u, w, r)
+	if expect && !send {
+		// The application answered without the body, which was never
+		// sent: it may still expect one on this connection.
+		res.closeConn = true
+	}
 	if err != nil {
-		if bodyDone != nil {
+		if body != nil {
 			select {
-			case berr := <-bodyDone:
-				bodyDone = nil
+			case berr := <-body.done:
+				body = nil
 				var be clientBodyError
 				if errors.As(berr, &be) {
 					err = berr
@@ -92,14 +110,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			default:
 			}
 		}
-		p.finish(w, u, bodyDone, false)
+		p.finish(w, u, body, false)
 		p.errorResponse(w, r, err)
 		return
 	}
 	w.WriteHeader(res.status)
 	clientGone, err := p.copyBody(w, u.br, res)
 	if err != nil {
-		p.finish(w, u, bodyDone, false)
+		p.finish(w, u, body, false)
 		if clientGone || r.Context().Err() != nil {
 			return
 		}
@@ -109,24 +127,81 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		// tells the client that the response is incomplete.
 		panic(http.ErrAbortHandler)
 	}
-	p.finish(w, u, bodyDone, !res.closeConn)
+	p.finish(w, u, body, !res.closeConn)
 }
 
-// startBody streams r's body to c on a goroutine of its own, so that the
-// response can flow while the body is sent, and reports its end on the
-// returned channel.
-func startBody(c net.Conn, r *http.Request) chan error {
-	done := make(chan error, 1)
+// errContinueTimeout: the application did not answer "Expect:
+// 100-continue" in time; the body is sent anyway (RFC 9110 §10.1.1).
+var errContinueTimeout = errors.New("proxy: no 100 Continue from the application")
+
+// awaitContinue waits for the application's first answer to a request
+// with "Expect: 100-continue" and reports whether to send the body now: on
+// a 100, or after DefaultExpectContinueTimeout without an answer.
+func (u *pooled) awaitContinue() (bool, error) {
+	u.cr.giveUp = time.Now().Add(DefaultExpectContinueTimeout)
+	defer func() { u.cr.giveUp = time.Time{} }()
+	b, err := u.br.Peek(len("HTTP/1.1 100 "))
+	switch {
+	case errors.Is(err, errContinueTimeout):
+		return len(b) == 0, nil // a slow final answer: readHead takes it
+	case err != nil:
+		return false, err
+	}
+	return string(b[8:]) == " 100 ", nil
+}
+
+// bodySender streams a request body to the application on a goroutine of
+// its own, so that the response can flow while the body is sent.
+type bodySender struct {
+	done chan error // its result, once
+
+	mu      sync.Mutex
+	stopped bool // no further read from the client
+	reading bool // blocked reading the client's body
+}
+
+// errStopped: the body was not sent in full because the application
+// answered first.
+var errStopped = errors.New("proxy: request body not sent: the application answered first")
+
+func startBody(c net.Conn, r *http.Request) *bodySender {
+	s := &bodySender{done: make(chan error, 1)}
 	go func() {
-		err := sendBody(c, r)
-		done <- err
-		if err != nil {
+		err := s.send(c, r)
+		s.done <- err
+		var be clientBodyError
+		if errors.As(err, &be) {
 			// The application may be waiting for the rest of the body:
-			// end the exchange (the handler's read fails).
+			// end the exchange (the handler's read fails). A failed
+			// write, though, leaves the connection to the handler: the
+			// application may have answered before it stopped reading.
 			c.Close()
 		}
 	}()
-	return done
+	return s
+}
+
+// beginRead reports whether the sender may read from the client.
+func (s *bodySender) beginRead() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reading = !s.stopped
+	return s.reading
+}
+
+func (s *bodySender) endRead() {
+	s.mu.Lock()
+	s.reading = false
+	s.mu.Unlock()
+}
+
+// stop ends the sending at its next read from the client, and reports
+// whether it is inside one now.
+func (s *bodySender) stop() (reading bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	return s.reading
 }
 
 // upstream returns a connection for r: a pooled one unless the application
@@ -151,25 +226,27 @@ func (p *Proxy) upstream(r *http.Request) (*pooled, error) {
 }
 
 // finish ends the handler's side of an exchange on u, failed or not: when
-// it returns, the body goroutine, if any (bodyDone), has ended, and u is
-// back in the pool if reuse allows and the exchange left it clean.
-func (p *Proxy) finish(w http.ResponseWriter, u *pooled, bodyDone chan error, reuse bool) {
+// it returns, the body sender, if any, has ended, and u is back in the
+// pool if reuse allows and the exchange left it clean.
+func (p *Proxy) finish(w http.ResponseWriter, u *pooled, body *bodySender, reuse bool) {
 	if u.cr.ctx.Err() != nil {
 		reuse = false // the request may have ended in the middle of a read
 	}
-	if bodyDone != nil {
-		select {
-		case err := <-bodyDone:
-			reuse = reuse && err == nil
-		default:
-			// The application answered before the body was sent: stop
-			// sending it, and stop reading it from the client (no Read
-			// may outlive the handler).
+	if body != nil {
+		if body.stop() {
+			// The application answered while the client was still
+			// sending the body: stop reading it (no Read may outlive the
+			// handler) and sending it.
 			reuse = false
 			u.conn.Close()
 			_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
-			<-bodyDone
+		} else {
+			// The sender is writing, or about to report: a write the
+			// application never reads must not hold the handler.
+			_ = u.conn.SetWriteDeadline(time.Now().Add(pollMax))
 		}
+		err := <-body.done
+		reuse = reuse && err == nil && u.conn.SetWriteDeadline(time.Time{}) == nil
 	}
 	if reuse {
 		p.pool.put(u)
@@ -315,14 +392,18 @@ func headerHasToken(vv []string, token string) bool {
 	return false
 }
 
-// sendBody streams r's body to the application, chunked when its length
-// is unknown. An error reading the client's body is a clientBodyError.
-func sendBody(c net.Conn, r *http.Request) error {
+// send streams r's body to the application, chunked when its length is
+// unknown. An error reading the client's body is a clientBodyError.
+func (s *bodySender) send(c net.Conn, r *http.Request) error {
 	buf := make([]byte, 32<<10)
 	var sent int64
 	chunked := r.ContentLength < 0
 	for {
+		if !s.beginRead() {
+			return errStopped
+		}
 		n, rerr := r.Body.Read(buf)
+		s.endRead()
 		if n > 0 {
 			var err error
 			if chunked {
@@ -439,7 +520,8 @@ func (p *Proxy) readHead(u *pooled, w http.ResponseWriter, r *http.Request) (res
 			case http.StatusSwitchingProtocols:
 				return res, errUnwantedSwitch
 			case http.StatusContinue:
-				// Not asked for (this path never sends Expect): drop it.
+				// For the body (awaitContinue), or not asked for: net/http
+				// sends the client its own.
 				continue
 			}
 			added := setFields(h, fields, conn, true)

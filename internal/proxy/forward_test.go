@@ -223,9 +223,9 @@ func TestConnectionReuse(t *testing.T) {
 	} {
 		io.WriteString(c, req)
 		res := readResponse(t, c, "GET")
-		io.Copy(io.Discard, res.Body)
+		b, _ := io.ReadAll(res.Body)
 		if res.StatusCode != 200 {
-			t.Fatalf("request %d: %d", i, res.StatusCode)
+			t.Fatalf("request %d: %d %s", i, res.StatusCode, b)
 		}
 	}
 	if n := accepted.Load(); n != 2 {
@@ -250,6 +250,45 @@ func TestEarlyAnswer(t *testing.T) {
 	res := readResponse(t, c, "POST")
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode != 413 || string(b) != "too big\n" {
+		t.Errorf("%d %q", res.StatusCode, b)
+	}
+	// The rest of the body is never read: the connection ends here rather
+	// than parse it as requests.
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Error("the client connection carried on after an unread body")
+	}
+}
+
+// TestExpectContinueIgnored: an application that never answers "Expect:
+// 100-continue" and just waits for the body gets it after
+// DefaultExpectContinueTimeout, and the client its 100 then.
+func TestExpectContinueIgnored(t *testing.T) {
+	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+	})
+	addr, _, _ := front(t, up, Config{})
+	c := dial(t, addr)
+	start := time.Now()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	line, err := c.r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("want 100 Continue, got %q %v", line, err)
+	}
+	if d := time.Since(start); d < DefaultExpectContinueTimeout {
+		t.Errorf("100 Continue after %v, before the application could answer (%v)", d, DefaultExpectContinueTimeout)
+	}
+	for line != "\r\n" {
+		line, _ = c.r.ReadString('\n')
+	}
+	io.WriteString(c, "hello")
+	res := readResponse(t, c, "POST")
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "hello" {
 		t.Errorf("%d %q", res.StatusCode, b)
 	}
 }

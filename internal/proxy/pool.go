@@ -125,8 +125,9 @@ func (p *pool) closeIdle() {
 // than registering with it (context.AfterFunc cost five allocations per
 // request), so a cancelled request notices within pollMax.
 type ctxReader struct {
-	conn net.Conn
-	ctx  context.Context
+	conn   net.Conn
+	ctx    context.Context
+	giveUp time.Time // if set, a read waiting past it fails with errContinueTimeout
 }
 
 // The first poll comes pollMin after a request starts; the interval
@@ -148,8 +149,16 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 		if err := r.ctx.Err(); err != nil {
 			return 0, err
 		}
+		now := time.Now()
+		if !r.giveUp.IsZero() && !now.Before(r.giveUp) {
+			return 0, errContinueTimeout
+		}
 		wait = min(2*wait, pollMax)
-		_ = r.conn.SetReadDeadline(time.Now().Add(wait))
+		next := now.Add(wait)
+		if !r.giveUp.IsZero() && r.giveUp.Before(next) {
+			next = r.giveUp
+		}
+		_ = r.conn.SetReadDeadline(next)
 	}
 }
 

@@ -3,11 +3,11 @@
 // it) to one application on a loopback port, over pooled keep-alive
 // HTTP/1.1 connections, streaming bodies both ways.
 //
-// Most requests take the forwarder (forward.go): the handler's goroutine
-// writes the request head, and a body of known length up to 16 KiB, in one
-// write on a pooled connection and parses the response itself. Protocol
-// upgrades (WebSocket) and "Expect: 100-continue" go through
-// httputil.ReverseProxy with a Transport that never retries on its own.
+// Requests take the forwarder (forward.go): the handler's goroutine writes
+// the request head, and a body of known length up to 16 KiB, in one write
+// on a pooled connection and parses the response itself. Protocol upgrades
+// (WebSocket) go through httputil.ReverseProxy with a Transport that never
+// retries on its own, which tunnels the connection after a 101.
 // On both paths a request is retried exactly once, on a new connection,
 // only when the application had closed the pooled connection before a
 // single byte of the request was written to it ([Proxy.Retried] counts
@@ -143,7 +143,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	upgrade := isUpgrade(r.Header)
-	if !upgrade && len(r.Header["Expect"]) == 0 {
+	if !upgrade {
 		p.forward(w, r)
 		return
 	}
