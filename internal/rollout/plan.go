@@ -17,7 +17,7 @@ const (
 	DefaultProbeTimeout  = time.Second // kubelet's timeoutSeconds default
 	DefaultPropagation   = 100 * time.Millisecond
 	DefaultSyncPeriod    = time.Second // kube-proxy's minSyncPeriod
-	DefaultTeardown      = 200 * time.Millisecond
+	DefaultTeardown      = 100 * time.Millisecond
 	DefaultGrace         = 30 * time.Second // terminationGracePeriodSeconds
 	DefaultStopTimeout   = 5 * time.Second
 	DefaultWarmup        = time.Second
@@ -82,8 +82,9 @@ type Plan struct {
 	// once its container exits: until then a new connection to it is
 	// refused (nothing listens), from then on it goes unanswered (the SYN
 	// is dropped) and the client waits out its timeout.
-	// DefaultTeardown (200 ms, measured on a real cluster:
-	// docs/kubernetes.md); negative means never (refused to the end).
+	// DefaultTeardown (100 ms: container exit to its pod's veth deleted,
+	// 0.08–0.17 s, median 0.09 s, on a real cluster: docs/kubernetes.md);
+	// negative means never (refused to the end).
 	// Replicas stopped by Stop keep their address.
 	Teardown time.Duration
 	// Blackhole, if set, makes a replica's address drop new connections
