@@ -25,7 +25,7 @@ type ReplicaReport struct {
 	Pid             int
 	Original        bool          // started by Start (not by Roll)
 	Started         time.Duration // the process was started
-	Ready           time.Duration // readiness passed; endpoint added
+	Ready           time.Duration // readiness passed (the endpoint is added then for an original, at a sync for a replacement)
 	Deleted         time.Duration // the deletion moment: endpoint removal began
 	SIGTERM         time.Duration // SIGTERM sent (Deleted + PreStop during Roll)
 	EndpointRemoved time.Duration // the removal reached the client
