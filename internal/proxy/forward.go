@@ -48,6 +48,12 @@ var (
 
 // forward sends r to the application and its response to w.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
+	if r.Host == "" || hasSpaceOrCTL(r.Host) {
+		// net/http checks HTTP/1 Host fields; an HTTP/2 :authority with a
+		// space would break the request line's neighbour, so refuse it too.
+		http.Error(w, "drain exec: bad Host", http.StatusBadRequest)
+		return
+	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	bp := bufPool.Get().(*[]byte)
 	buf := p.appendHead((*bp)[:0], r, hasBody)
@@ -291,7 +297,7 @@ func connectionNames(vv []string, k string) bool {
 func (p *Proxy) appendHead(b []byte, r *http.Request, hasBody bool) []byte {
 	b = append(b, r.Method...)
 	b = append(b, ' ')
-	if uri := r.RequestURI; uri != "" && uri[0] == '/' {
+	if uri := r.RequestURI; uri != "" && uri[0] == '/' && !hasSpaceOrCTL(uri) {
 		b = append(b, uri...)
 	} else {
 		b = append(b, r.URL.RequestURI()...)
@@ -372,6 +378,18 @@ func (p *Proxy) appendHead(b []byte, r *http.Request, hasBody bool) []byte {
 		b = append(b, "Content-Length: 0\r\n"...)
 	}
 	return append(b, "\r\n"...)
+}
+
+// hasSpaceOrCTL reports whether s has a byte that may not appear in a
+// request target or Host as written on the request line and Host field
+// (an HTTP/2 :path may hold spaces; the URL's own escaping is used then).
+func hasSpaceOrCTL(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func appendField(b []byte, k, v string) []byte {

@@ -491,3 +491,19 @@ func BenchmarkForwardGET(b *testing.B) {
 		res.Body.Close()
 	}
 }
+
+// TestRequestTargetEscaped: a request target net/http accepted with a
+// space in it (an HTTP/2 :path may have one) is written escaped, so the
+// application's request line has exactly three parts.
+func TestRequestTargetEscaped(t *testing.T) {
+	p := New(Config{Upstream: "127.0.0.1:1", Log: quietLog})
+	r, err := http.NewRequest("GET", "http://x/a%20b?q=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RequestURI = "/a b?q=1"
+	head := string(p.appendHead(nil, r, false))
+	if line, _, _ := strings.Cut(head, "\r\n"); line != "GET /a%20b?q=1 HTTP/1.1" {
+		t.Errorf("request line %q", line)
+	}
+}
