@@ -591,13 +591,11 @@ func (res *response) framing(r *http.Request, lengths, encodings []string) error
 		return nil
 	}
 	if len(encodings) > 0 {
-		last := strings.TrimSpace(encodings[len(encodings)-1])
-		if i := strings.LastIndexByte(last, ','); i >= 0 {
-			last = strings.TrimSpace(last[i+1:])
-		}
-		if !strings.EqualFold(last, "chunked") {
-			res.closeConn = true // read until close
-			return nil
+		// Transfer codings are hop-by-hop: passing on a body still
+		// compressed by one (gzip, chunked) without its name would corrupt
+		// it, and no server in use sends one, so only chunked is taken.
+		if len(encodings) > 1 || !strings.EqualFold(strings.TrimSpace(encodings[0]), "chunked") {
+			return fmt.Errorf("%w: Transfer-Encoding %q (only chunked is supported)", errMalformed, strings.Join(encodings, ", "))
 		}
 		res.chunked = true
 		if len(lengths) > 0 {

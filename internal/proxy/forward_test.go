@@ -150,6 +150,7 @@ func TestBadResponses(t *testing.T) {
 		{"not-http", "SSH-2.0-OpenSSH\r\n\r\n", "malformed"},
 		{"conflicting-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", "malformed"},
 		{"folded-field", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n", "malformed"},
+		{"transfer-coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "only chunked"},
 		{"unasked-switch", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", "switched protocols"},
 		{"closed-mid-head", "HTTP/1.1 200 OK\r\nContent-Le", "before its response head was complete"},
 		{"closed-before-answer", "", "without answering"},
