@@ -73,7 +73,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := p.upstream(r)
 	if err == nil {
-		u.cr.start(r.Context())
+		u.cr.start(r.Context(), u.taken)
 		_, err = u.conn.Write(buf)
 	}
 	putBuf(bp, buf)
@@ -217,6 +217,9 @@ func (p *Proxy) upstream(r *http.Request) (*pooled, error) {
 	u, reused, err := p.pool.get(r.Context(), false)
 	if err != nil || !reused {
 		return u, err
+	}
+	if u.taken.Sub(u.idleSince) < p.pool.peekAfter {
+		return u, nil
 	}
 	if testHookFirstWrite != nil {
 		testHookFirstWrite(u.conn)

@@ -508,3 +508,40 @@ func TestRequestTargetEscaped(t *testing.T) {
 		t.Errorf("request line %q", line)
 	}
 }
+
+// TestPeekOnlyAfterIdle: a pooled connection reused at once is not checked
+// for a close (a system call per request under load); one idle for
+// peekAfter or longer is.
+func TestPeekOnlyAfterIdle(t *testing.T) {
+	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	var checks atomic.Int32
+	testHookFirstWrite = func(net.Conn) { checks.Add(1) }
+	defer func() { testHookFirstWrite = nil }()
+	addr, p, _ := front(t, up, Config{})
+	c := dial(t, addr)
+	for _, tc := range []struct {
+		after time.Duration
+		want  int32
+	}{{time.Hour, 0}, {0, 2}} {
+		p.pool.peekAfter = tc.after
+		checks.Store(0)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		res := readResponse(t, c, "GET")
+		io.Copy(io.Discard, res.Body)
+		// The very first request dials; every other one reuses its
+		// connection.
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		res = readResponse(t, c, "GET")
+		io.Copy(io.Discard, res.Body)
+		if got := checks.Load(); got != tc.want {
+			t.Errorf("peekAfter %v: %d checks, want %d", tc.after, got, tc.want)
+		}
+	}
+}

@@ -464,6 +464,7 @@ func TestRetryUnwrittenOnce(t *testing.T) {
 	}
 	defer func() { testHookFirstWrite = nil }()
 	addr, p, _ := front(t, srv.Listener.Addr().String(), Config{})
+	p.pool.peekAfter = 0 // check every reuse, however recent
 	client := &http.Client{Transport: &http.Transport{}}
 	for i, m := range []string{"GET", "GET", "POST", "POST"} {
 		seen.Store(0)
