@@ -71,6 +71,18 @@ type Options struct {
 	// otherwise; negative means no delay.
 	Delay time.Duration
 
+	// ReadyDuringDelay keeps [Drainer.Ready] answering 200 through the
+	// delay, and 503 only from [PhaseClosing] on. In Kubernetes the
+	// endpoint is removed when the pod is deleted, whatever its readiness,
+	// and kube-proxy falls back to terminating endpoints that are still
+	// serving (ready by their probe) when no endpoint is ready at all: every
+	// replica deleted at once, a scale to zero and back. A pod that answers
+	// 503 during the delay opts out of that fallback. A load balancer that
+	// polls readiness to decide where to send (outside Kubernetes, or
+	// health-checking pods directly) needs the 503 to stop sending: leave
+	// it false there.
+	ReadyDuringDelay bool
+
 	// Quiet ends the delay early once no new connection has been accepted
 	// for this long since the drain began. It is safe when every router that
 	// could still send a new connection would have sent one within Quiet,
@@ -299,11 +311,16 @@ func (d *Drainer) Draining() <-chan struct{} { return d.draining }
 func (d *Drainer) Phase() Phase { return Phase(d.phase.Load()) }
 
 // Ready returns the readiness handler: 200 while serving, 503 from the first
-// moment of the drain. Mount it where the readiness probe looks.
+// moment of the drain (from [PhaseClosing] with [Options.ReadyDuringDelay]).
+// Mount it where the readiness probe looks.
 func (d *Drainer) Ready() http.Handler {
+	notReady := PhaseLameDuck
+	if d.opts.ReadyDuringDelay {
+		notReady = PhaseClosing
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if d.Phase() != PhaseServing {
+		if d.Phase() >= notReady {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("draining\n"))
 			return

@@ -279,6 +279,31 @@ func TestLameDuckServesNewConnectionsWithConnectionClose(t *testing.T) {
 	}
 }
 
+// TestReadyDuringDelay: with ReadyDuringDelay, readiness stays 200 through
+// the lame duck (kube-proxy's serving-terminating fallback keeps the pod)
+// and turns 503 when the listeners close.
+func TestReadyDuringDelay(t *testing.T) {
+	h := start(t, Options{Delay: 2 * time.Second, ReadyDuringDelay: true}, hello)
+	h.d.Stop()
+	h.waitPhase(PhaseLameDuck)
+	c := dialRaw(t, h.addr)
+	c.write("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp := c.response(); resp.StatusCode != 200 {
+		t.Errorf("readiness during the delay = %d, want 200", resp.StatusCode)
+	}
+	h.waitPhase(PhaseClosing)
+	// The listener is closed: a probe served by another server (an admin
+	// port) sees the same handler.
+	rec := httptest.NewRecorder()
+	h.d.Ready().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 {
+		t.Errorf("readiness once closing = %d, want 503", rec.Code)
+	}
+	if err := h.wait(); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}
+
 func TestImmediateClosesIdleConnections(t *testing.T) {
 	h := start(t, Options{Idle: IdleImmediate}, hello)
 	c := dialRaw(t, h.addr)

@@ -12,13 +12,14 @@ const (
 	PhaseServing Phase = iota
 
 	// PhaseLameDuck is the propagation delay ([Options.Delay]): readiness
-	// answers 503, the listeners still accept and every request is still
+	// answers 503 (200 with [Options.ReadyDuringDelay]), the listeners still accept and every request is still
 	// served, but each HTTP/1.1 response carries "Connection: close" and each
 	// HTTP/2 response starts a graceful GOAWAY on its connection. It leads to
 	// PhaseClosing when the delay ends.
 	PhaseLameDuck
 
-	// PhaseClosing begins when the listeners close. In-flight requests run
+	// PhaseClosing begins when the listeners close; readiness answers 503.
+	// In-flight requests run
 	// to completion and get "Connection: close"; idle keep-alive connections
 	// are closed as [Options.Idle] says; a connection that has received any
 	// byte of a request is never closed by the idle policy. Remaining HTTP/2

@@ -94,6 +94,7 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	childGrace := fs.Duration("child-grace", defaultChildGrace, "SIGKILL COMMAND's process group this long after --child-signal")
 	trust := fs.Bool("trust-forwarded", false, "keep the client's X-Forwarded-For (appending to it), -Proto, -Host and Forwarded: only behind a proxy that sets them")
 	lameDuck := fs.Duration("lame-duck", 0, "propagation delay (0: the library default, "+drain.DefaultKubernetesDelay.String()+" in Kubernetes, else none; negative: none)")
+	readyDuring := fs.Bool("ready-during-lame-duck", false, "the ready path answers 200 through the lame duck, 503 only once the listener closes (keeps kube-proxy's fallback to serving terminating pods)")
 	idle := fs.String("idle", drain.IdleKeepAlive.String(), "idle keep-alive connections during the drain: keepalive, one-more or immediate")
 	keepAlive := fs.Duration("keepalive", 0, "keep-alive timeout advertised and enforced (0: "+drain.DefaultKeepAlive.String()+")")
 	deadline := fs.Duration("deadline", 0, "cancel requests still running this long after the drain began (0: "+drain.DefaultDeadline.String()+")")
@@ -217,14 +218,15 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	px := proxy.New(proxy.Config{Upstream: upstream, TrustForwarded: *trust, Down: child.Exited, Log: log})
 	d := drain.New(drain.Options{
-		Delay:      *lameDuck,
-		Quiet:      *quiet,
-		Idle:       policy,
-		KeepAlive:  *keepAlive,
-		Deadline:   *deadline,
-		ForceAfter: *forceAfter,
-		Signals:    []os.Signal{}, // counted here: see below
-		Logger:     log,
+		Delay:            *lameDuck,
+		ReadyDuringDelay: *readyDuring,
+		Quiet:            *quiet,
+		Idle:             policy,
+		KeepAlive:        *keepAlive,
+		Deadline:         *deadline,
+		ForceAfter:       *forceAfter,
+		Signals:          []os.Signal{}, // counted here: see below
+		Logger:           log,
 	})
 	ready := d.Ready()
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

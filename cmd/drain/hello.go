@@ -47,6 +47,7 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	delay := fs.Float64("delay", defDelay, "seconds each request takes (default from $HELLO_REST_REQUEST_DELAY)")
 	mode := fs.String("shutdown", "drain", "shutdown strategy: drain, immediate, stdlib or none")
 	lameDuck := fs.Duration("lame-duck", 0, "drain modes: propagation delay (0: the library default, "+drain.DefaultKubernetesDelay.String()+" in Kubernetes, else none; negative: none)")
+	readyDuring := fs.Bool("ready-during-lame-duck", false, "drain modes: readiness stays 200 through the lame duck (keeps kube-proxy's fallback to serving terminating pods; see Options.ReadyDuringDelay)")
 	keepAlive := fs.Duration("keepalive", 0, "drain modes: keep-alive timeout (0: "+drain.DefaultKeepAlive.String()+")")
 	deadline := fs.Duration("deadline", 0, "drain modes: handler deadline (0: "+drain.DefaultDeadline.String()+")")
 	quiet := fs.Duration("quiet", 0, "drain modes: end the propagation delay after this long without a new connection (0: never)")
@@ -80,7 +81,7 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		Delay:       time.Duration(*delay * float64(time.Second)),
 		IdleTimeout: *idleTimeout,
 		Log:         log,
-		Drain:       drain.Options{Delay: *lameDuck, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
+		Drain:       drain.Options{Delay: *lameDuck, ReadyDuringDelay: *readyDuring, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
 	})
 	if errors.Is(err, drain.ErrDeadline) || errors.Is(err, drain.ErrForced) {
 		log.Warn("drain ended early", "err", err)
