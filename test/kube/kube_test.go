@@ -49,12 +49,13 @@ func TestVariants(t *testing.T) {
 		prestop bool
 	}
 	wants := map[string]want{
-		"hello-drain":         {`["hello", "--shutdown=drain", "--addr=:8080"]`, false},
-		"hello-stdlib":        {`["hello", "--shutdown=stdlib", "--addr=:8080"]`, true},
-		"hello-stdlib-bare":   {`["hello", "--shutdown=stdlib", "--addr=:8080"]`, false},
-		"hello-immediate":     {`["hello", "--shutdown=immediate", "--addr=:8080"]`, false},
-		"hello-none":          {`["hello", "--shutdown=none", "--addr=:8080"]`, false},
-		"hello-drain-prestop": {`["hello", "--shutdown=drain", "--lame-duck=-1s", "--addr=:8080"]`, true},
+		"hello-drain":           {`["hello", "--shutdown=drain", "--addr=:8080"]`, false},
+		"hello-stdlib":          {`["hello", "--shutdown=stdlib", "--addr=:8080"]`, true},
+		"hello-stdlib-bare":     {`["hello", "--shutdown=stdlib", "--addr=:8080"]`, false},
+		"hello-immediate":       {`["hello", "--shutdown=immediate", "--addr=:8080"]`, false},
+		"hello-none":            {`["hello", "--shutdown=none", "--addr=:8080"]`, false},
+		"hello-drain-prestop":   {`["hello", "--shutdown=drain", "--lame-duck=-1s", "--addr=:8080"]`, true},
+		"hello-drain-keepready": {`["hello", "--shutdown=drain", "--ready-during-lame-duck", "--addr=:8080"]`, false},
 	}
 	seen := map[string]int{}
 	nameRE := regexp.MustCompile(`(?m)^  name: (\S+)$`)
