@@ -71,17 +71,11 @@ type Options struct {
 	// otherwise; negative means no delay.
 	Delay time.Duration
 
-	// ReadyDuringDelay keeps [Drainer.Ready] answering 200 through the
-	// delay, and 503 only from [PhaseClosing] on. In Kubernetes the
-	// endpoint is removed when the pod is deleted, whatever its readiness,
-	// and kube-proxy falls back to terminating endpoints that are still
-	// serving (ready by their probe) when no endpoint is ready at all: every
-	// replica deleted at once, a scale to zero and back. A pod that answers
-	// 503 during the delay opts out of that fallback. A load balancer that
-	// polls readiness to decide where to send (outside Kubernetes, or
-	// health-checking pods directly) needs the 503 to stop sending: leave
-	// it false there.
-	ReadyDuringDelay bool
+	// Ready says when [Drainer.Ready] starts answering 503; see
+	// [ReadyPolicy]. The zero value is ReadyAuto: ReadyThroughDelay when
+	// the environment variable KUBERNETES_SERVICE_HOST is set,
+	// ReadyUntilDrain otherwise.
+	Ready ReadyPolicy
 
 	// Quiet ends the delay early once no new connection has been accepted
 	// for this long since the drain began. It is safe when every router that
@@ -131,6 +125,12 @@ func (o Options) resolved() Options {
 		}
 	}
 	o.Delay = max(o.Delay, 0)
+	if o.Ready == ReadyAuto {
+		o.Ready = ReadyUntilDrain
+		if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+			o.Ready = ReadyThroughDelay
+		}
+	}
 	o.Quiet = max(o.Quiet, 0)
 	if o.Deadline <= 0 {
 		o.Deadline = DefaultDeadline
@@ -310,12 +310,12 @@ func (d *Drainer) Draining() <-chan struct{} { return d.draining }
 // Phase returns the current phase.
 func (d *Drainer) Phase() Phase { return Phase(d.phase.Load()) }
 
-// Ready returns the readiness handler: 200 while serving, 503 from the first
-// moment of the drain (from [PhaseClosing] with [Options.ReadyDuringDelay]).
-// Mount it where the readiness probe looks.
+// Ready returns the readiness handler: 200 while serving, 503 once the
+// drain reaches the phase [Options.Ready] says (the lame duck or the
+// listeners' close). Mount it where the readiness probe looks.
 func (d *Drainer) Ready() http.Handler {
 	notReady := PhaseLameDuck
-	if d.opts.ReadyDuringDelay {
+	if d.opts.Ready == ReadyThroughDelay {
 		notReady = PhaseClosing
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -252,7 +252,7 @@ func TestSlowPostBodyAcrossDrain(t *testing.T) {
 }
 
 func TestLameDuckServesNewConnectionsWithConnectionClose(t *testing.T) {
-	h := start(t, Options{Delay: 2 * time.Second}, hello)
+	h := start(t, Options{Delay: 2 * time.Second, Ready: ReadyUntilDrain}, hello)
 	c := dialRaw(t, h.addr)
 	c.write("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp := c.response(); resp.StatusCode != 200 {
@@ -279,11 +279,11 @@ func TestLameDuckServesNewConnectionsWithConnectionClose(t *testing.T) {
 	}
 }
 
-// TestReadyDuringDelay: with ReadyDuringDelay, readiness stays 200 through
-// the lame duck (kube-proxy's serving-terminating fallback keeps the pod)
-// and turns 503 when the listeners close.
-func TestReadyDuringDelay(t *testing.T) {
-	h := start(t, Options{Delay: 2 * time.Second, ReadyDuringDelay: true}, hello)
+// TestReadyThroughDelay: with ReadyThroughDelay, readiness stays 200
+// through the lame duck (kube-proxy's serving-terminating fallback keeps
+// the pod) and turns 503 when the listeners close.
+func TestReadyThroughDelay(t *testing.T) {
+	h := start(t, Options{Delay: 2 * time.Second, Ready: ReadyThroughDelay}, hello)
 	h.d.Stop()
 	h.waitPhase(PhaseLameDuck)
 	c := dialRaw(t, h.addr)

@@ -12,7 +12,7 @@ const (
 	PhaseServing Phase = iota
 
 	// PhaseLameDuck is the propagation delay ([Options.Delay]): readiness
-	// answers 503 (200 with [Options.ReadyDuringDelay]), the listeners still accept and every request is still
+	// answers 503 (200 with [ReadyThroughDelay]), the listeners still accept and every request is still
 	// served, but each HTTP/1.1 response carries "Connection: close" and each
 	// HTTP/2 response starts a graceful GOAWAY on its connection. It leads to
 	// PhaseClosing when the delay ends.

@@ -31,7 +31,8 @@ replaces every "{port}" in ARGS ("{addr}" becomes 127.0.0.1:PORT, "{host}"
 or a TCP connect succeeds with --tcp-ready) every request is forwarded to it.
 
 On SIGTERM or SIGINT the public side drains like the drain library: --ready-path
-answers 503, every response says "Connection: close" during --lame-duck, then
+answers 503 (at once, or once the lame duck ends: --ready), every response says
+"Connection: close" during --lame-duck, then
 the listener closes and idle keep-alive connections close per --idle. COMMAND
 gets no signal while a request is in flight: only when the public side has
 drained is it sent --child-signal, and SIGKILL after --child-grace. A second
@@ -86,7 +87,7 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		defListen = ":" + p
 	}
 	listen := fs.String("listen", defListen, "public listen address (:$PORT when PORT is set)")
-	readyPath := fs.String("ready-path", "/health", "public readiness path: 503 from the first moment of the drain; while serving it goes to COMMAND (answered 200 by drain exec with --tcp-ready)")
+	readyPath := fs.String("ready-path", "/health", "public readiness path: answered by drain exec during the drain (503, when --ready says); while serving it goes to COMMAND (answered 200 by drain exec with --tcp-ready)")
 	upReady := fs.String("upstream-ready-path", "/health", "COMMAND is ready when a GET of this path answers 2xx or 3xx")
 	tcpReady := fs.Bool("tcp-ready", false, "COMMAND is ready when its port accepts a TCP connection")
 	readyTimeout := fs.Duration("ready-timeout", defaultReadyTimeout, "give up when COMMAND is not ready after this long")
@@ -94,7 +95,7 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	childGrace := fs.Duration("child-grace", defaultChildGrace, "SIGKILL COMMAND's process group this long after --child-signal")
 	trust := fs.Bool("trust-forwarded", false, "keep the client's X-Forwarded-For (appending to it), -Proto, -Host and Forwarded: only behind a proxy that sets them")
 	lameDuck := fs.Duration("lame-duck", 0, "propagation delay (0: the library default, "+drain.DefaultKubernetesDelay.String()+" in Kubernetes, else none; negative: none)")
-	readyDuring := fs.Bool("ready-during-lame-duck", false, "the ready path answers 200 through the lame duck, 503 only once the listener closes (keeps kube-proxy's fallback to serving terminating pods)")
+	readyFlag := fs.String("ready", drain.ReadyAuto.String(), "when the ready path turns 503 in a drain: auto (through-delay in Kubernetes, else until-drain), until-drain or through-delay (once the lame duck ends; keeps kube-proxy's fallback to serving terminating pods)")
 	idle := fs.String("idle", drain.IdleKeepAlive.String(), "idle keep-alive connections during the drain: keepalive, one-more or immediate")
 	keepAlive := fs.Duration("keepalive", 0, "keep-alive timeout advertised and enforced (0: "+drain.DefaultKeepAlive.String()+")")
 	deadline := fs.Duration("deadline", 0, "cancel requests still running this long after the drain began (0: "+drain.DefaultDeadline.String()+")")
@@ -114,6 +115,10 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	policy, ok := drain.ParseIdlePolicy(*idle)
 	if !ok {
 		return usagef("--idle %q: use keepalive, one-more or immediate", *idle)
+	}
+	readyPolicy, ok := drain.ParseReadyPolicy(*readyFlag)
+	if !ok {
+		return usagef("--ready %q: use auto, until-drain or through-delay", *readyFlag)
 	}
 	sig, ok := parseSignal(*childSig)
 	if !ok {
@@ -218,15 +223,15 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	px := proxy.New(proxy.Config{Upstream: upstream, TrustForwarded: *trust, Down: child.Exited, Log: log})
 	d := drain.New(drain.Options{
-		Delay:            *lameDuck,
-		ReadyDuringDelay: *readyDuring,
-		Quiet:            *quiet,
-		Idle:             policy,
-		KeepAlive:        *keepAlive,
-		Deadline:         *deadline,
-		ForceAfter:       *forceAfter,
-		Signals:          []os.Signal{}, // counted here: see below
-		Logger:           log,
+		Delay:      *lameDuck,
+		Ready:      readyPolicy,
+		Quiet:      *quiet,
+		Idle:       policy,
+		KeepAlive:  *keepAlive,
+		Deadline:   *deadline,
+		ForceAfter: *forceAfter,
+		Signals:    []os.Signal{}, // counted here: see below
+		Logger:     log,
 	})
 	ready := d.Ready()
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -332,7 +332,7 @@ func TestExecChildDies(t *testing.T) {
 // at the SIGTERM. Both are answered, because the application gets its
 // SIGTERM only after the public side drained.
 func TestExecBadServerIdleKeepAlive(t *testing.T) {
-	p := startExec(t, "--lame-duck", "1s", "--", drainBin, "hello", "--shutdown", "none", "--delay", "0.3")
+	p := startExec(t, "--lame-duck", "1s", "--ready", "until-drain", "--", drainBin, "hello", "--shutdown", "none", "--delay", "0.3")
 	idle := dialRaw(t, p.addr)
 	idle.send(t, "/")
 	if res, body := idle.read(t); res.StatusCode != 200 || body != "Hello, World!" {

@@ -20,7 +20,7 @@ usage: drain hello [flags]
 
 The background article's hello-rest service: GET / and POST / answer
 "Hello, World!" after the request delay; GET /health is readiness (503 while
-draining in the drain modes). --shutdown picks what happens on SIGTERM:
+draining in the drain modes, at once or once the lame duck ends: --ready). --shutdown picks what happens on SIGTERM:
   drain      the drain library with its defaults
   immediate  the library with the immediate hang-up idle policy
   stdlib     http.Server.Shutdown with a grace of twice the delay (the article's Go example)
@@ -47,7 +47,7 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	delay := fs.Float64("delay", defDelay, "seconds each request takes (default from $HELLO_REST_REQUEST_DELAY)")
 	mode := fs.String("shutdown", "drain", "shutdown strategy: drain, immediate, stdlib or none")
 	lameDuck := fs.Duration("lame-duck", 0, "drain modes: propagation delay (0: the library default, "+drain.DefaultKubernetesDelay.String()+" in Kubernetes, else none; negative: none)")
-	readyDuring := fs.Bool("ready-during-lame-duck", false, "drain modes: readiness stays 200 through the lame duck (keeps kube-proxy's fallback to serving terminating pods; see Options.ReadyDuringDelay)")
+	readyFlag := fs.String("ready", drain.ReadyAuto.String(), "drain modes: when GET /health turns 503: auto (through-delay in Kubernetes, else until-drain), until-drain (from the first moment of the drain) or through-delay (once the lame duck ends; keeps kube-proxy's fallback to serving terminating pods)")
 	keepAlive := fs.Duration("keepalive", 0, "drain modes: keep-alive timeout (0: "+drain.DefaultKeepAlive.String()+")")
 	deadline := fs.Duration("deadline", 0, "drain modes: handler deadline (0: "+drain.DefaultDeadline.String()+")")
 	quiet := fs.Duration("quiet", 0, "drain modes: end the propagation delay after this long without a new connection (0: never)")
@@ -66,6 +66,10 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if *delay < 0 {
 		return usagef("--delay %v: want a non-negative number of seconds", *delay)
 	}
+	ready, ok := drain.ParseReadyPolicy(*readyFlag)
+	if !ok {
+		return usagef("--ready %q: use auto, until-drain or through-delay", *readyFlag)
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
@@ -81,7 +85,7 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		Delay:       time.Duration(*delay * float64(time.Second)),
 		IdleTimeout: *idleTimeout,
 		Log:         log,
-		Drain:       drain.Options{Delay: *lameDuck, ReadyDuringDelay: *readyDuring, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
+		Drain:       drain.Options{Delay: *lameDuck, Ready: ready, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
 	})
 	if errors.Is(err, drain.ErrDeadline) || errors.Is(err, drain.ErrForced) {
 		log.Warn("drain ended early", "err", err)

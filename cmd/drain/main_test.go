@@ -55,6 +55,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"test", "--", "/nonexistent/server"}, 2, "/nonexistent/server"},
 		{[]string{"hello", "--shutdown", "sometimes"}, 2, `unknown shutdown mode "sometimes"`},
 		{[]string{"hello", "extra"}, 2, "hello takes no arguments"},
+		{[]string{"hello", "--ready", "later"}, 2, `--ready "later": use auto, until-drain or through-delay`},
+		{[]string{"exec", "--ready", "later", "--", "true"}, 2, `--ready "later": use auto, until-drain or through-delay`},
 		{[]string{"help"}, 0, ""},
 		{[]string{"test", "-h"}, 0, "usage: drain test"},
 	} {

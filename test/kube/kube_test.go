@@ -55,7 +55,8 @@ func TestVariants(t *testing.T) {
 		"hello-immediate":       {`["hello", "--shutdown=immediate", "--addr=:8080"]`, false},
 		"hello-none":            {`["hello", "--shutdown=none", "--addr=:8080"]`, false},
 		"hello-drain-prestop":   {`["hello", "--shutdown=drain", "--lame-duck=-1s", "--addr=:8080"]`, true},
-		"hello-drain-keepready": {`["hello", "--shutdown=drain", "--ready-during-lame-duck", "--addr=:8080"]`, false},
+		"hello-drain-keepready": {`["hello", "--shutdown=drain", "--ready=through-delay", "--addr=:8080"]`, false},
+		"hello-drain-readyfail": {`["hello", "--shutdown=drain", "--ready=until-drain", "--addr=:8080"]`, false},
 	}
 	seen := map[string]int{}
 	nameRE := regexp.MustCompile(`(?m)^  name: (\S+)$`)
