@@ -167,3 +167,17 @@ func testCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// ownNetns returns the namespaces of this test process (`go test ./...`
+// runs other packages at the same time, whose tests make their own).
+func ownNetns(t *testing.T) []string {
+	t.Helper()
+	prefix := fmt.Sprintf("drain-%d-", os.Getpid())
+	var own []string
+	for _, n := range netnsList(t) {
+		if strings.HasPrefix(n, prefix) {
+			own = append(own, n)
+		}
+	}
+	return own
+}

@@ -18,7 +18,7 @@ import (
 // and `ip netns list` is as before once it is closed.
 func TestNamespaceCreateDelete(t *testing.T) {
 	needRoot(t)
-	before := netnsList(t)
+	before := ownNetns(t)
 	ns, err := NewNamespace()
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestNamespaceCreateDelete(t *testing.T) {
 	if err := ns.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if after := netnsList(t); !slices.Equal(before, after) {
+	if after := ownNetns(t); !slices.Equal(before, after) {
 		t.Errorf("ip netns list: before %q, after %q", before, after)
 	}
 	if err := ns.Do(func() error { return nil }); !errors.Is(err, ErrClosed) {

@@ -14,7 +14,7 @@ import (
 // no namespace behind.
 func TestPath(t *testing.T) {
 	needRoot(t)
-	before := netnsList(t)
+	before := ownNetns(t)
 	const d = 5 * time.Millisecond
 	p, err := NewPath("", Latency{Delay: d})
 	if err != nil {
@@ -102,7 +102,7 @@ func TestPath(t *testing.T) {
 	if err := p.Add(a); err == nil {
 		t.Error("Add after Close succeeded")
 	}
-	if after := netnsList(t); !slices.Equal(before, after) {
+	if after := ownNetns(t); !slices.Equal(before, after) {
 		t.Errorf("ip netns list: before %q, after %q", before, after)
 	}
 }
