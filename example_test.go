@@ -98,3 +98,19 @@ func ExampleIdlePolicy() {
 	fmt.Println(p == drain.IdleImmediate, ok, drain.IdlePolicy(0))
 	// Output: true true keepalive
 }
+
+// Behind a load balancer that polls readiness to choose its backends (not
+// kube-proxy), readiness must fail from the first moment of the drain so
+// that the lame duck moves traffic away; in Kubernetes the default keeps it
+// passing until the listeners close.
+func ExampleReadyPolicy() {
+	d := drain.New(drain.Options{
+		Delay: 10 * time.Second, // the balancer's health-check interval x threshold
+		Ready: drain.ReadyUntilDrain,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/readyz", d.Ready())
+	p, _ := drain.ParseReadyPolicy("through-delay")
+	fmt.Println(p == drain.ReadyThroughDelay, drain.ReadyPolicy(0))
+	// Output: true auto
+}
