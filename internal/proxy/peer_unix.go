@@ -9,27 +9,7 @@ import (
 
 // peerClosed reports whether the peer of c has closed its side (a FIN or a
 // reset is waiting), without consuming anything.
-func peerClosed(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	closed := false
-	// Control, not Read: the Transport's read loop holds the read lock
-	// while it waits for the next response.
-	err = rc.Control(func(fd uintptr) {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = (n == 0 && err == nil) || err == syscall.ECONNRESET
-	})
-	// An error: the Transport's read loop saw the close first and closed
-	// the socket.
-	return closed || err != nil
-}
+func peerClosed(c net.Conn) bool { return newPeeker(c).peerClosed() }
 
 // peeker is peerClosed for one connection, checked once per request: the
 // raw connection and the callback are made once, so a check allocates
@@ -53,14 +33,17 @@ func newPeeker(c net.Conn) *peeker {
 	return p
 }
 
-// peerClosed reports whether the peer has closed its side.
+// peerClosed reports whether the peer has closed its side. It uses
+// Control, not Read: a reader may hold the connection's read lock while it
+// waits (the Transport's read loop does). An error means the connection
+// was closed here.
 func (p *peeker) peerClosed() bool {
 	if p.rc == nil {
 		return false
 	}
 	p.closed = false
 	if err := p.rc.Control(p.fn); err != nil {
-		return true // closed here
+		return true
 	}
 	return p.closed
 }

@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -195,17 +194,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 // isUpgrade reports whether h asks for a protocol switch (RFC 9110 §7.8).
 func isUpgrade(h http.Header) bool {
-	if len(h["Upgrade"]) == 0 {
-		return false
-	}
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
+	return len(h["Upgrade"]) > 0 && headerHasToken(h["Connection"], "upgrade")
 }
 
 // closeAfterRefusedUpgrade ends the client connection after an upgrade the
