@@ -737,6 +737,12 @@ func TestIdleTimeoutWhileServing(t *testing.T) {
 	if resp := busy.response(); resp.StatusCode != 200 {
 		t.Errorf("begun request after the idle deadline: %d", resp.StatusCode)
 	}
+	// The client sees the close before net/http reports the connection
+	// closed (StateClosed), which is when Stats counts it.
+	deadline := time.Now().Add(10 * time.Second)
+	for h.d.Stats().ClosedIdleTimeout != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if st := h.d.Stats(); st.ClosedIdleTimeout != 1 {
 		t.Errorf("ClosedIdleTimeout = %d, want 1", st.ClosedIdleTimeout)
 	}
