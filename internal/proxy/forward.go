@@ -72,17 +72,25 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u, err := p.upstream(r)
-	if err == nil {
-		u.cr.start(r.Context(), u.taken)
-		_, err = u.conn.Write(buf)
-	}
-	putBuf(bp, buf)
 	if err != nil {
-		if u != nil {
-			u.conn.Close()
-		}
+		putBuf(bp, buf)
 		p.errorResponse(w, r, err)
 		return
+	}
+	u.cr.start(r.Context(), u.taken)
+	if stream {
+		// The body follows from another goroutine: the head goes first.
+		_, err = u.conn.Write(buf)
+		putBuf(bp, buf)
+		if err != nil {
+			u.conn.Close()
+			p.errorResponse(w, r, err)
+			return
+		}
+	} else {
+		// Sent by the first read of the answer (ctxReader, sendAwait).
+		u.cr.send = buf
+		defer putBuf(bp, buf)
 	}
 
 	var body *bodySender
@@ -238,6 +246,7 @@ func (p *Proxy) upstream(r *http.Request) (*pooled, error) {
 // it returns, the body sender, if any, has ended, and u is back in the
 // pool if reuse allows and the exchange left it clean.
 func (p *Proxy) finish(w http.ResponseWriter, u *pooled, body *bodySender, reuse bool) {
+	u.cr.send = nil
 	if u.cr.ctx.Err() != nil {
 		reuse = false // the request may have ended in the middle of a read
 	}

@@ -3,7 +3,9 @@
 package proxy
 
 import (
+	"io"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -46,4 +48,79 @@ func (p *peeker) peerClosed() bool {
 		return true
 	}
 	return p.closed
+}
+
+// sendAwait sends a request and reads the first bytes of its answer in one
+// RawConn.Read: the poller's readiness is reset before the send, so the
+// answer's arrival cannot be missed, and the first read waits for it
+// instead of trying at once and finding nothing (Go's net.Conn.Read tries
+// first: a system call per request for nothing). The callback is made once
+// per connection, so a call allocates nothing.
+type sendAwait struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	out []byte // still to send
+	in  []byte
+	n   int
+	err error
+}
+
+func newSendAwait(c net.Conn) *sendAwait {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	s := &sendAwait{rc: rc}
+	s.fn = func(fd uintptr) bool {
+		for len(s.out) > 0 {
+			n, err := syscall.SendmsgN(int(fd), s.out, nil, nil, syscall.MSG_NOSIGNAL|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true // the caller sends the rest the usual way
+			case err != nil:
+				s.err = os.NewSyscallError("write", err)
+				return true
+			}
+			s.out = s.out[n:]
+			if len(s.out) == 0 {
+				return false // sent: wait until the answer is readable
+			}
+		}
+		for {
+			n, err := syscall.Read(int(fd), s.in)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false
+			case err != nil:
+				s.err = os.NewSyscallError("read", err)
+			case n == 0:
+				s.err = io.EOF
+			default:
+				s.n = n
+			}
+			return true
+		}
+	}
+	return s
+}
+
+// do sends out, waits and reads into in. rest is what was not sent (after
+// an error before sending, or a full send buffer): the caller sends it.
+func (s *sendAwait) do(out, in []byte) (n int, rest []byte, err error) {
+	s.out, s.in, s.n, s.err = out, in, 0, nil
+	rerr := s.rc.Read(s.fn)
+	n, rest, err = s.n, s.out, s.err
+	s.out, s.in = nil, nil
+	if rerr != nil {
+		return 0, rest, rerr
+	}
+	return n, rest, err
 }

@@ -79,7 +79,7 @@ func (p *pool) get(ctx context.Context, fresh bool) (u *pooled, reused bool, err
 	if err != nil {
 		return nil, false, err
 	}
-	u = &pooled{conn: c, cr: ctxReader{conn: c}, peek: newPeeker(c), taken: time.Now()}
+	u = &pooled{conn: c, cr: ctxReader{conn: c, sa: newSendAwait(c)}, peek: newPeeker(c), taken: time.Now()}
 	u.br = bufio.NewReaderSize(&u.cr, 16<<10)
 	return u, false, nil
 }
@@ -141,6 +141,8 @@ func (p *pool) closeIdle() {
 // request), so a cancelled request notices within pollMax.
 type ctxReader struct {
 	conn     net.Conn
+	sa       *sendAwait // nil where the platform has none
+	send     []byte     // a request to send before the next read (see sendAwait)
 	ctx      context.Context
 	giveUp   time.Time // if set, a read waiting past it fails with errContinueTimeout
 	deadline time.Time // the read deadline set last
@@ -156,6 +158,27 @@ const (
 )
 
 func (r *ctxReader) Read(p []byte) (int, error) {
+	if out := r.send; out != nil {
+		r.send = nil
+		var (
+			n    int
+			err  error
+			rest = out
+		)
+		if r.sa != nil {
+			n, rest, err = r.sa.do(out, p)
+		}
+		if len(rest) > 0 && (err == nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			// Not sent (no sendAwait here, a deadline already past) or
+			// not all of it (a full send buffer): the usual way.
+			if _, err := r.conn.Write(rest); err != nil {
+				return 0, err
+			}
+		} else if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		// Sent; waiting hit the read deadline: poll the context below.
+	}
 	wait := pollMin
 	for {
 		n, err := r.conn.Read(p)
