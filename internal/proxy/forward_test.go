@@ -545,3 +545,31 @@ func TestPeekOnlyAfterIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowAnswer: an answer that comes after several context polls (read
+// deadlines every 100 ms and more) is read whole, and the connection is
+// reused after it.
+func TestSlowAnswer(t *testing.T) {
+	up, accepted := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			time.Sleep(350 * time.Millisecond) // the application at work
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
+		}
+	})
+	addr, _, _ := front(t, up, Config{})
+	c := dial(t, addr)
+	for range 2 {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		res := readResponse(t, c, "GET")
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(b) != "slow" {
+			t.Fatalf("%d %q", res.StatusCode, b)
+		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d upstream connections, want 1", n)
+	}
+}
