@@ -24,6 +24,18 @@ const (
 	DefaultSettle        = time.Second
 )
 
+// The values of Plan.Strategy.
+const (
+	// StrategyRolling replaces the replicas one at a time, like a
+	// Deployment's RollingUpdate with maxSurge 1, maxUnavailable 0 (the
+	// default).
+	StrategyRolling = "rolling"
+	// StrategyDeleteAll deletes every replica at the same moment and lets
+	// the replacements start at once, like `kubectl delete pod -l ...` on
+	// a ReplicaSet's pods.
+	StrategyDeleteAll = "delete-all"
+)
+
 // Plan describes the replicas and the timings of a rolling restart. It is
 // plain configuration: the zero value of every field means the Default*
 // constant named in its doc, so Plan{Command: argv} is a complete plan.
@@ -41,6 +53,9 @@ type Plan struct {
 
 	// Replicas is the number of replicas to run (DefaultReplicas if <= 0).
 	Replicas int
+	// Strategy is how Roll replaces them: StrategyRolling (the default, if
+	// empty) or StrategyDeleteAll; Start fails for any other.
+	Strategy string
 
 	// ReadyPath is the readiness probe: an HTTP GET of
 	// http://127.0.0.1:<port><ReadyPath>, ready on status 200
@@ -53,6 +68,12 @@ type Plan struct {
 	ReadyTimeout time.Duration
 	// ReadyInterval is the probe period (DefaultReadyInterval).
 	ReadyInterval time.Duration
+	// ReadyDelay holds a replacement's first readiness probe back until
+	// this long after its start, like a readinessProbe's
+	// initialDelaySeconds; ReadyTimeout then counts from the end of the
+	// delay. It applies to the replicas Roll starts, not to those of Start.
+	// 0 or negative means none.
+	ReadyDelay time.Duration
 
 	// PreStop is the sleep between the deletion moment (endpoint removal
 	// begins) and SIGTERM, like a preStop sleep hook (none by default).
@@ -170,6 +191,12 @@ func (p Plan) withDefaults() Plan {
 	zeroOrDef(&p.Settle, DefaultSettle)
 	if p.PreStop < 0 {
 		p.PreStop = 0
+	}
+	if p.ReadyDelay < 0 {
+		p.ReadyDelay = 0
+	}
+	if p.Strategy == "" {
+		p.Strategy = StrategyRolling
 	}
 	return p
 }

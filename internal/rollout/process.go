@@ -39,11 +39,12 @@ type proc struct {
 	done   chan struct{} // closed once the process is reaped and Exited recorded
 
 	// guarded by Runner.mu
-	pid      int
-	gone     bool // the leader exited (not yet necessarily reaped)
-	deleting bool // endpoint removal began (deletion moment)
-	original bool
-	rep      ReplicaReport
+	pid       int
+	gone      bool // the leader exited (not yet necessarily reaped)
+	deleting  bool // endpoint removal began (deletion moment)
+	leftSlice bool // its exit reached the client: it can no longer join the fallback list
+	original  bool
+	rep       ReplicaReport
 
 	removed chan struct{} // closed once the endpoint removal is done (if deleting)
 	added   chan struct{} // closed once the endpoint was added, or never will be
@@ -96,11 +97,25 @@ func (p *proc) failure(err error) error {
 	return fmt.Errorf("%w: %s", err, msg)
 }
 
-// waitReady polls the readiness probe every interval until it passes, the
-// process exits, timeout elapses since start, or ctx is done.
-func (p *proc) waitReady(ctx context.Context, plan *Plan, client *http.Client, started time.Time) error {
-	ctx, cancel := context.WithDeadline(ctx, started.Add(plan.ReadyTimeout))
+// waitReady polls the readiness probe every interval, the first time delay
+// after start, until it passes, the process exits, timeout elapses after
+// the delay, or ctx is done.
+func (p *proc) waitReady(ctx context.Context, plan *Plan, client *http.Client, started time.Time, delay time.Duration) error {
+	limit := delay + plan.ReadyTimeout
+	ctx, cancel := context.WithDeadline(ctx, started.Add(limit))
 	defer cancel()
+	if wait := time.Until(started.Add(delay)); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-p.done:
+			t.Stop()
+			return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	tick := time.NewTicker(plan.ReadyInterval)
 	defer tick.Stop()
 	for {
@@ -116,8 +131,8 @@ func (p *proc) waitReady(ctx context.Context, plan *Plan, client *http.Client, s
 		case <-p.done:
 			return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(started) >= plan.ReadyTimeout {
-				return p.failure(fmt.Errorf("%w: not ready after %v", ErrNotReady, plan.ReadyTimeout))
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(started) >= limit {
+				return p.failure(fmt.Errorf("%w: not ready after %v", ErrNotReady, limit))
 			}
 			return ctx.Err()
 		case <-tick.C:

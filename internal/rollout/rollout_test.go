@@ -596,7 +596,7 @@ func TestEndpointsPick(t *testing.T) {
 func TestPlanDefaults(t *testing.T) {
 	got := Plan{StopTimeout: 10 * time.Second, Warmup: -1, Propagation: -1, Teardown: -1}.withDefaults()
 	want := Plan{
-		Replicas: DefaultReplicas, ReadyPath: DefaultReadyPath, SyncPeriod: DefaultSyncPeriod, Teardown: -1,
+		Replicas: DefaultReplicas, Strategy: StrategyRolling, ReadyPath: DefaultReadyPath, SyncPeriod: DefaultSyncPeriod, Teardown: -1,
 		ReadyTimeout: DefaultReadyTimeout, ReadyInterval: DefaultReadyInterval,
 		Grace: DefaultGrace, StopTimeout: 10 * time.Second, Settle: DefaultSettle,
 	}

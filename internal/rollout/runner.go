@@ -173,6 +173,10 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.stop(false)
 		return ErrNoCommand
 	}
+	if s := r.plan.Strategy; s != StrategyRolling && s != StrategyDeleteAll {
+		r.stop(false)
+		return fmt.Errorf("rollout: unknown Plan.Strategy %q: use %q or %q", s, StrategyRolling, StrategyDeleteAll)
+	}
 
 	procs := make([]*proc, 0, r.plan.Replicas)
 	for range r.plan.Replicas {
@@ -220,7 +224,8 @@ func firstError(ctx context.Context, errs []error) error {
 	return first
 }
 
-// Roll replaces each replica running when it is called, one at a time, the
+// Roll replaces each replica running when it is called. With
+// Plan.Strategy StrategyRolling (the default) it does so one at a time, the
 // way a Deployment with maxSurge 1, maxUnavailable 0 does:
 //
 //  1. wait Warmup (before the first replacement only);
@@ -233,10 +238,28 @@ func firstError(ctx context.Context, errs []error) error {
 //  5. wait Settle and move to the next replica without waiting for the old
 //     one to exit.
 //
+// With StrategyDeleteAll it replaces them all at once, the way a
+// ReplicaSet does when every pod is deleted (kubectl delete pod -l ...):
+//
+//  1. wait Warmup;
+//  2. at one moment (the deletion moment) begin every old replica's
+//     endpoint removal, in one change that reaches Endpoints at a sync:
+//     there each one whose readiness probe still passes moves to the
+//     fallback list (terminating, serving: used while no endpoint is
+//     ready), and its probe keeps running every ReadyInterval until it
+//     exits; a failing probe, and its exit, take it out of that list at a
+//     later sync;
+//  3. start every replacement at once; each one's endpoint reaches
+//     Endpoints at the sync after it is ready (no sooner than
+//     Plan.ReadyDelay after its start);
+//  4. after PreStop, for each old replica in turn: hooks.BeforeStop,
+//     SIGTERM, hooks.AfterStop; SIGKILL follows Grace after SIGTERM;
+//  5. once every replacement is ready, wait Settle.
+//
 // An old replica's address drops new connections Teardown after it exited.
 // Roll returns once every old replica has exited and its endpoint removal
-// has reached Endpoints, and every new one's addition has. hooks may be nil. On an error every process has
-// been killed and reaped.
+// has reached Endpoints, and every new one's addition has. hooks may be
+// nil. On an error every process has been killed and reaped.
 func (r *Runner) Roll(ctx context.Context, hooks Hooks) error {
 	r.mu.Lock()
 	if !r.started || r.stopping {
@@ -253,7 +276,12 @@ func (r *Runner) Roll(ctx context.Context, hooks Hooks) error {
 	if hooks == nil {
 		hooks = noHooks{}
 	}
-	err := r.roll(ctx, hooks, old)
+	var err error
+	if r.plan.Strategy == StrategyDeleteAll {
+		err = r.rollAll(ctx, hooks, old)
+	} else {
+		err = r.roll(ctx, hooks, old)
+	}
 	if err != nil && !errors.Is(err, ErrStopped) {
 		r.stop(false)
 	}
@@ -281,8 +309,60 @@ func (r *Runner) roll(ctx context.Context, hooks Hooks, old []*proc) error {
 			return err
 		}
 	}
-	// Done when every old replica has exited and left the endpoint list
-	// and every new one has joined it.
+	return r.waitDone(ctx, old, fresh)
+}
+
+// rollAll replaces every replica in old at once (StrategyDeleteAll).
+func (r *Runner) rollAll(ctx context.Context, hooks Hooks, old []*proc) error {
+	if err := r.sleep(ctx, r.plan.Warmup); err != nil {
+		return err
+	}
+	r.beginDelete(old, true, true)
+	fresh := make([]*proc, 0, len(old))
+	for range old {
+		p, err := r.spawn(false)
+		if err != nil {
+			return err
+		}
+		fresh = append(fresh, p)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(fresh))
+	var wg sync.WaitGroup
+	for i, p := range fresh {
+		wg.Go(func() {
+			if errs[i] = r.ready(rctx, p); errs[i] != nil {
+				cancel() // the others need not wait: Roll fails anyway
+			}
+		})
+	}
+	err := r.sleep(ctx, r.plan.PreStop)
+	if err == nil {
+		for _, o := range old {
+			hooks.BeforeStop(o.id, o.addr)
+			at := r.sigterm(o, true)
+			hooks.AfterStop(o.id, at)
+		}
+	} else {
+		cancel()
+	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	if err := firstError(ctx, errs); err != nil {
+		return err
+	}
+	if err := r.sleep(ctx, r.plan.Settle); err != nil {
+		return err
+	}
+	return r.waitDone(ctx, old, fresh)
+}
+
+// waitDone waits until every old replica has exited and left the endpoint
+// list and every fresh one has joined it.
+func (r *Runner) waitDone(ctx context.Context, old, fresh []*proc) error {
 	var waits []chan struct{}
 	for _, o := range old {
 		waits = append(waits, o.done, o.removed)
@@ -346,9 +426,14 @@ func (r *Runner) stop(graceful bool) {
 	}
 	r.mu.Unlock()
 	close(r.quit)
+	// The run is over: nothing is routed to a terminating replica any more.
+	r.eps.update(func(s *endpointSets) bool {
+		s.fallback = nil
+		return true
+	})
 	if graceful {
+		r.beginDelete(live, false, false)
 		for _, p := range live {
-			r.beginDelete(p, false)
 			r.sigterm(p, false)
 		}
 		t := time.NewTimer(r.plan.StopTimeout)
@@ -476,7 +561,7 @@ func (r *Runner) reap(p *proc) {
 		p.rep.ExitCode, p.rep.Signal, p.rep.Killed = ev.ExitCode, ev.Signal, ev.Killed
 		return true
 	})
-	r.sync.change(nil) // the pod leaves the EndpointSlice
+	r.sync.change(func() { r.leaveSlice(p) }) // the pod leaves the EndpointSlice
 	if r.plan.Teardown >= 0 {
 		deadline := time.Now().Add(r.plan.Teardown)
 		r.spawnGoroutine(func() { r.teardown(p, deadline) })
@@ -515,7 +600,11 @@ func (r *Runner) ready(ctx context.Context, p *proc) error {
 	r.mu.Lock()
 	started := r.t0.Add(p.rep.Started)
 	r.mu.Unlock()
-	if err := p.waitReady(ctx, &r.plan, r.client, started); err != nil {
+	var delay time.Duration
+	if !p.original {
+		delay = r.plan.ReadyDelay
+	}
+	if err := p.waitReady(ctx, &r.plan, r.client, started, delay); err != nil {
 		return err
 	}
 	exited := false
@@ -559,7 +648,7 @@ func (r *Runner) addEndpoint(p *proc) {
 
 // terminate does steps 3 and 4 of Roll for o.
 func (r *Runner) terminate(ctx context.Context, o *proc, hooks Hooks) error {
-	r.beginDelete(o, true)
+	r.beginDelete([]*proc{o}, true, false)
 	if err := r.sleep(ctx, r.plan.PreStop); err != nil {
 		return err
 	}
@@ -569,25 +658,109 @@ func (r *Runner) terminate(ctx context.Context, o *proc, hooks Hooks) error {
 	return nil
 }
 
-// beginDelete marks the deletion moment of p and hands its endpoint
-// removal to the syncer (at once if !propagate, or once the Runner stops). It reports false if p was already being deleted.
-func (r *Runner) beginDelete(p *proc, propagate bool) bool {
+// beginDelete marks the deletion moment of each of ps not being deleted
+// yet and hands their endpoint removals to the syncer as one change (or
+// applies them at once if !propagate, or once the Runner stops). With
+// fallback (StrategyDeleteAll), each removed replica whose last readiness
+// probe passed joins the fallback list at that sync, and its probe runs on
+// until it exits (watchServing).
+func (r *Runner) beginDelete(ps []*proc, propagate, fallback bool) {
 	r.mu.Lock()
-	if p.deleting {
-		r.mu.Unlock()
-		return false
+	var del []*proc
+	at := time.Since(r.t0)
+	for _, p := range ps {
+		if p.deleting {
+			continue
+		}
+		p.deleting = true
+		p.removed = make(chan struct{})
+		p.rep.Deleted = at
+		del = append(del, p)
 	}
-	p.deleting = true
-	p.removed = make(chan struct{})
-	p.rep.Deleted = time.Since(r.t0)
 	now := !propagate || r.stopping
 	r.mu.Unlock()
-	if now {
-		r.removeEndpoint(p)
-	} else {
-		r.sync.change(func() { r.removeEndpoint(p) })
+	if len(del) == 0 {
+		return
 	}
-	return true
+	apply := func() {
+		for _, p := range del {
+			r.removeEndpoint(p)
+			if fallback {
+				// Its last probe passed: it was ready, and watchServing
+				// reports a change only at a later sync.
+				r.setServing(p, true)
+			}
+		}
+	}
+	if now {
+		apply()
+		return
+	}
+	if fallback {
+		for _, p := range del {
+			r.spawnGoroutine(func() { r.watchServing(p) })
+		}
+	}
+	r.sync.change(apply)
+}
+
+// watchServing probes p's readiness every ReadyInterval until it exits or
+// the Runner stops, and hands each change of the result to the syncer:
+// kube-proxy sees a terminating endpoint's serving condition change.
+func (r *Runner) watchServing(p *proc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-p.done:
+		case <-r.quit:
+		case <-ctx.Done():
+		}
+		cancel() // ends a probe in flight
+	}()
+	defer func() {
+		cancel()
+		<-watched
+	}()
+	tick := time.NewTicker(r.plan.ReadyInterval)
+	defer tick.Stop()
+	serving := true
+	for {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		ok := probe(ctx, &r.plan, r.client, p.addr)
+		if ctx.Err() != nil {
+			return
+		}
+		if ok != serving {
+			serving = ok
+			r.sync.change(func() { r.setServing(p, ok) })
+		}
+	}
+}
+
+// setServing puts p's endpoint in the fallback list or takes it out,
+// unless its exit already reached the client or the Runner is stopping.
+func (r *Runner) setServing(p *proc, serving bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if serving && (p.leftSlice || r.stopping) {
+		return
+	}
+	r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, serving)
+}
+
+// leaveSlice applies p's exit: its endpoint leaves the EndpointSlice, and
+// so the fallback list.
+func (r *Runner) leaveSlice(p *proc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.leftSlice = true
+	r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, false)
 }
 
 func (r *Runner) removeEndpoint(p *proc) {

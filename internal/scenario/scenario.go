@@ -174,7 +174,7 @@ func bound(p rollout.Plan) time.Duration {
 		n = rollout.DefaultReplicas
 	}
 	settle := def(p.Settle, rollout.DefaultSettle)
-	per := def(p.ReadyTimeout, rollout.DefaultReadyTimeout) + settle + max(p.PreStop, 0)
+	per := max(p.ReadyDelay, 0) + def(p.ReadyTimeout, rollout.DefaultReadyTimeout) + settle + max(p.PreStop, 0)
 	return def(p.Warmup, rollout.DefaultWarmup) + time.Duration(n)*per + def(p.Grace, rollout.DefaultGrace) + settle + 5*time.Second
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,7 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
 	termDelay := flag.Duration("term-delay", 0, "after SIGTERM, keep serving this long before exiting")
 	termCode := flag.Int("term-code", 0, "exit code after SIGTERM")
+	unreadyOnTerm := flag.Bool("unready-on-term", false, "answer /health with 503 from SIGTERM on")
 	child := flag.Bool("child", false, "start a child process (sleeper) in the same process group")
 	sleeper := flag.Bool("sleeper", false, "ignore SIGTERM and sleep forever (the child)")
 	flag.Parse()
@@ -51,9 +53,10 @@ func main() {
 	}
 
 	start := time.Now()
+	var terminating atomic.Bool
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		if *neverReady || time.Since(start) < *readyAfter {
+		if *neverReady || time.Since(start) < *readyAfter || *unreadyOnTerm && terminating.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -72,6 +75,7 @@ func main() {
 	go srv.Serve(ln)
 
 	<-term
+	terminating.Store(true)
 	fmt.Fprintln(os.Stderr, "server: SIGTERM")
 	time.Sleep(*termDelay)
 	srv.Shutdown(context.Background())

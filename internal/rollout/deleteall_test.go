@@ -1,0 +1,181 @@
+package rollout
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/drainhttp/drain/internal/load"
+)
+
+// TestEndpointsFallbackPick: Pick uses the ready list while it has an
+// endpoint, the fallback list (terminating, serving) only when it is
+// empty, and fails only when both are.
+func TestEndpointsFallbackPick(t *testing.T) {
+	var e Endpoints
+	a := load.Endpoint{Addr: "a", Replica: 0}
+	b := load.Endpoint{Addr: "b", Replica: 1}
+	c := load.Endpoint{Addr: "c", Replica: 2}
+	e.add(a)
+	if !e.setFallback(b, true) || e.setFallback(b, true) {
+		t.Error("setFallback(b, true) twice: want true then false")
+	}
+	for range 200 {
+		if ep, ok := e.Pick(); !ok || ep.Replica != 0 {
+			t.Fatalf("Pick with a ready endpoint: %v, %v; want replica 0 (never the fallback)", ep, ok)
+		}
+	}
+	e.remove(0)
+	e.setFallback(c, true)
+	seen := map[int32]int{}
+	for range 200 {
+		ep, ok := e.Pick()
+		if !ok {
+			t.Fatal("Pick with an empty ready list and a fallback: not ok")
+		}
+		seen[ep.Replica]++
+	}
+	if len(seen) != 2 || seen[1] == 0 || seen[2] == 0 {
+		t.Errorf("picks from the fallback: %v, want both 1 and 2", seen)
+	}
+	if got := replicasOf(e.List()); len(got) != 0 {
+		t.Errorf("List: %v, want the ready list only (empty)", got)
+	}
+	if got := replicasOf(e.fallbackList()); !slices.Equal(got, []int32{1, 2}) {
+		t.Errorf("fallbackList: %v, want [1 2]", got)
+	}
+	e.add(a)
+	for range 200 {
+		if ep, _ := e.Pick(); ep.Replica != 0 {
+			t.Fatalf("Pick once an endpoint is ready again: replica %d, want 0", ep.Replica)
+		}
+	}
+	e.remove(0)
+	if !e.setFallback(b, false) || e.setFallback(b, false) {
+		t.Error("setFallback(b, false) twice: want true then false")
+	}
+	e.setFallback(c, false)
+	if ep, ok := e.Pick(); ok {
+		t.Errorf("Pick with both lists empty: %v, true", ep)
+	}
+}
+
+// rollAllPicks rolls 2 replicas of the test server (args) with
+// StrategyDeleteAll, a 1 s ReadyDelay and immediate endpoint changes
+// while picking endpoints without pause, and returns the runner (rolled)
+// and whether some Pick between the deletion and the end found no
+// endpoint.
+func rollAllPicks(t *testing.T, args ...string) (*Runner, bool) {
+	t.Helper()
+	p := quick(args...)
+	p.Strategy = StrategyDeleteAll
+	p.ReadyDelay = time.Second
+	r := New(p, time.Time{})
+	t.Cleanup(r.Stop)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var empty atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, ok := r.Endpoints().Pick(); !ok {
+				empty.Store(true)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	err := r.Roll(context.Background(), nil)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, empty.Load()
+}
+
+// TestDeleteAllFallbackServing: old replicas that keep passing their
+// readiness probe while they drain (-term-delay past the replacements'
+// readiness) stay routable from the fallback list until the replacements
+// are ready, so Pick always finds an endpoint; once they exit they leave
+// it.
+func TestDeleteAllFallbackServing(t *testing.T) {
+	r, empty := rollAllPicks(t, "-term-delay", "1500ms")
+	if empty {
+		t.Error("Pick found no endpoint during the delete-all: the serving old replicas should have been the fallback")
+	}
+	checkDeleteAll(t, r)
+}
+
+// TestDeleteAllFallbackUnready: old replicas whose probe fails from
+// SIGTERM on leave the fallback list, so until a replacement is ready
+// there is no endpoint at all (kube-proxy rejects).
+func TestDeleteAllFallbackUnready(t *testing.T) {
+	r, empty := rollAllPicks(t, "-term-delay", "1500ms", "-unready-on-term")
+	if !empty {
+		t.Error("Pick always found an endpoint: the unready old replicas should have left the fallback before the replacements were ready")
+	}
+	checkDeleteAll(t, r)
+}
+
+// checkDeleteAll checks what every delete-all leaves: both old replicas
+// deleted at one moment and SIGTERMed, both replacements started at once
+// and ready no sooner than ReadyDelay, the ready list the replacements, the
+// fallback list empty.
+func checkDeleteAll(t *testing.T, r *Runner) {
+	t.Helper()
+	reps := r.Replicas()
+	if len(reps) != 4 {
+		t.Fatalf("%d replicas, want 4", len(reps))
+	}
+	old, fresh := reps[:2], reps[2:]
+	if old[0].Deleted < 0 || old[0].Deleted != old[1].Deleted {
+		t.Errorf("deletion moments %v and %v, want one", old[0].Deleted, old[1].Deleted)
+	}
+	for _, o := range old {
+		if o.SIGTERM < o.Deleted || o.Exited < 0 || o.ExitCode != 0 {
+			t.Errorf("old replica %d: %+v, want SIGTERM after the deletion and a clean exit", o.Replica, o)
+		}
+	}
+	for _, f := range fresh {
+		if f.Started < old[0].Deleted || f.Started-old[0].Deleted > 500*time.Millisecond {
+			t.Errorf("replacement %d started at %v, want right after the deletion at %v", f.Replica, f.Started, old[0].Deleted)
+		}
+		if d := f.Ready - f.Started; d < time.Second {
+			t.Errorf("replacement %d ready %v after its start, want at least the ReadyDelay (1s)", f.Replica, d)
+		}
+		if f.Ready > old[0].Exited || f.Ready > old[1].Exited {
+			t.Logf("replacement %d ready at %v after an old replica's exit (%v, %v): a slow machine", f.Replica, f.Ready, old[0].Exited, old[1].Exited)
+		}
+	}
+	if got := replicasOf(r.Endpoints().List()); !slices.Equal(got, []int32{2, 3}) && !slices.Equal(got, []int32{3, 2}) {
+		t.Errorf("ready list after Roll: %v, want the replacements", got)
+	}
+	if got := r.Endpoints().fallbackList(); len(got) != 0 {
+		t.Errorf("fallback list after Roll: %v, want empty (the old replicas exited)", got)
+	}
+}
+
+func TestUnknownStrategy(t *testing.T) {
+	p := quick()
+	p.Strategy = "recreate"
+	r := New(p, time.Time{})
+	defer r.Stop()
+	err := r.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `"recreate"`) {
+		t.Fatalf("Start: %v, want an unknown-strategy error", err)
+	}
+	if n := len(r.Replicas()); n != 0 {
+		t.Errorf("%d replicas started, want none", n)
+	}
+}
