@@ -52,6 +52,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"test", "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"test", "--post-ratio", "2", "--", "x"}, 2, "--post-ratio 2"},
 		{[]string{"test", "--client", "curl", "--", "x"}, 2, `--client "curl": use raw or go`},
+		{[]string{"test", "--strategy", "recreate", "--", "x"}, 2, `--strategy "recreate": use rolling or delete-all`},
+		{[]string{"test", "--ready-delay", "-1s", "--", "x"}, 2, "--ready-delay -1s: need a duration >= 0"},
+		{[]string{"test", "--strategy", "delete-all", "--network", "kernel", "--", "x"}, 2, "--strategy=delete-all needs --network=model"},
+		{[]string{"compare", "--strategy", "all", "--", "x"}, 2, `--strategy "all": use rolling or delete-all`},
 		{[]string{"test", "--", "/nonexistent/server"}, 2, "/nonexistent/server"},
 		{[]string{"hello", "--shutdown", "sometimes"}, 2, `unknown shutdown mode "sometimes"`},
 		{[]string{"hello", "extra"}, 2, "hello takes no arguments"},
@@ -94,6 +98,12 @@ func testMode(t *testing.T, mode string, extra ...string) (summary, int) {
 	args := append([]string{"test", "--json", "--rate", "400", "--conns", "16", "--warmup", "500ms", "--settle", "300ms"}, extra...)
 	args = append(args, "--", drainBin, "hello", "--shutdown", mode, "--delay", "0.05")
 	out, stderr, code := run(t, args...)
+	return parseSummary(t, out, stderr, code), code
+}
+
+// parseSummary reads drain test's JSON report.
+func parseSummary(t *testing.T, out, stderr string, code int) summary {
+	t.Helper()
 	var s summary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("exit %d, report not JSON: %v\nstdout:\n%s\nstderr:\n%s", code, err, out, stderr)
@@ -101,7 +111,7 @@ func testMode(t *testing.T, mode string, extra ...string) (summary, int) {
 	if s.Sent == 0 || s.Sent != s.OK+s.Lost {
 		t.Fatalf("sent %d ok %d lost %d: inconsistent", s.Sent, s.OK, s.Lost)
 	}
-	return s, code
+	return s
 }
 
 func TestDrainModeLosesNothing(t *testing.T) {

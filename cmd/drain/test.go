@@ -30,7 +30,15 @@ removes the old one); the client picks an endpoint at random for each new
 connection. --teardown after a replica exits, its address stops answering
 (a deleted pod's network is gone): connections to it time out instead of
 being refused. Every request is recorded and classified; the client never
-retries. Exit status: 0 when at most --allow-lost requests were lost, 1 when
+retries.
+
+--strategy=delete-all instead deletes every replica at the same moment and
+starts all replacements at once (a ReplicaSet whose pods were all deleted:
+kubectl delete pod -l ...); --ready-delay holds each replacement's first
+readiness probe back (initialDelaySeconds). While no endpoint is ready the
+client picks among the deleted replicas whose readiness probe still passes
+(kube-proxy's fallback to serving terminating endpoints; their probe runs
+on until they exit); with none, the connection is refused. Exit status: 0 when at most --allow-lost requests were lost, 1 when
 more were, 2 on bad usage or when the replicas could not start.
 
 Replicas run with KUBERNETES_SERVICE_HOST set (as in a pod) unless
@@ -52,6 +60,8 @@ Flags:
 // testFlags are the flags drain test and drain compare share.
 type testFlags struct {
 	replicas    int
+	strategy    string
+	readyDelay  time.Duration
 	readyPath   string
 	tcpReady    bool
 	prestop     time.Duration
@@ -86,6 +96,8 @@ func (f *testFlags) register(fs interface {
 	Float64Var(*float64, string, float64, string)
 }) {
 	fs.IntVar(&f.replicas, "replicas", rollout.DefaultReplicas, "replicas to run and replace")
+	fs.StringVar(&f.strategy, "strategy", rollout.StrategyRolling, "rolling (one replica at a time, maxSurge 1, maxUnavailable 0) or delete-all (every replica deleted at once, the replacements started together)")
+	fs.DurationVar(&f.readyDelay, "ready-delay", 0, "a replacement's first readiness probe comes no sooner than this after its start (initialDelaySeconds)")
 	fs.StringVar(&f.readyPath, "ready-path", rollout.DefaultReadyPath, "readiness probe path (HTTP GET, ready on 200)")
 	fs.BoolVar(&f.tcpReady, "tcp-ready", false, "readiness is a successful TCP dial instead of --ready-path")
 	fs.DurationVar(&f.prestop, "prestop", 0, "preStop sleep between endpoint removal and SIGTERM")
@@ -115,6 +127,12 @@ func (f *testFlags) validate() error {
 	switch {
 	case f.replicas < 1:
 		return usagef("--replicas %d: need at least 1", f.replicas)
+	case f.strategy != rollout.StrategyRolling && f.strategy != rollout.StrategyDeleteAll:
+		return usagef("--strategy %q: use %s or %s", f.strategy, rollout.StrategyRolling, rollout.StrategyDeleteAll)
+	case f.readyDelay < 0:
+		return usagef("--ready-delay %v: need a duration >= 0", f.readyDelay)
+	case f.strategy == rollout.StrategyDeleteAll && f.network == scenario.NetworkKernel:
+		return usagef("--strategy=%s needs --network=%s: the kernel path's Service does not model the fallback to serving terminating endpoints", rollout.StrategyDeleteAll, scenario.NetworkModel)
 	case !(f.rate > 0):
 		return usagef("--rate %v: need a positive number of requests per second", f.rate)
 	case f.duration < 0:
@@ -139,6 +157,8 @@ func (f *testFlags) spec(command []string, stderr io.Writer) scenario.Spec {
 	plan := rollout.Plan{
 		Command:     command,
 		Replicas:    f.replicas,
+		Strategy:    f.strategy,
+		ReadyDelay:  f.readyDelay,
 		ReadyPath:   f.readyPath,
 		TCPReady:    f.tcpReady,
 		PreStop:     f.prestop,
