@@ -179,3 +179,31 @@ func TestUnknownStrategy(t *testing.T) {
 		t.Errorf("%d replicas started, want none", n)
 	}
 }
+
+// TestDeleteAllDeletionAtFirstSync: the deletions and the replacements'
+// starts reach kube-proxy as one change, so the old endpoints leave at the
+// first sync after the deletion (Propagation later), not a SyncPeriod
+// later behind a sync that a replacement's start began a moment before.
+func TestDeleteAllDeletionAtFirstSync(t *testing.T) {
+	const (
+		lag    = 100 * time.Millisecond
+		period = time.Second
+	)
+	p := quick()
+	p.Strategy = StrategyDeleteAll
+	p.Propagation = lag
+	p.SyncPeriod = period
+	r := New(p, time.Time{})
+	defer r.Stop()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Roll(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range r.Replicas()[:2] {
+		if d := o.EndpointRemoved - o.Deleted; d < lag || d > lag+period/2 {
+			t.Errorf("replica %d removed %v after its deletion, want the first sync, %v later", o.Replica, d, lag)
+		}
+	}
+}

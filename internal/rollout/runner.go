@@ -298,6 +298,7 @@ func (r *Runner) roll(ctx context.Context, hooks Hooks, old []*proc) error {
 		if err != nil {
 			return err
 		}
+		r.sync.change(nil) // kube-proxy sees a new endpoint, not ready yet
 		fresh = append(fresh, p)
 		if err := r.ready(ctx, p); err != nil {
 			return err
@@ -317,14 +318,24 @@ func (r *Runner) rollAll(ctx context.Context, hooks Hooks, old []*proc) error {
 	if err := r.sleep(ctx, r.plan.Warmup); err != nil {
 		return err
 	}
-	r.beginDelete(old, true, true)
+	// The deletions and the replacements' starts reach kube-proxy as one
+	// change: one sync applies them all (the first sync after the
+	// deletion), and the next sync, a SyncPeriod later, whatever the old
+	// replicas' probes said since.
+	apply := r.markDeleted(old, true)
 	fresh := make([]*proc, 0, len(old))
 	for range old {
 		p, err := r.spawn(false)
 		if err != nil {
+			r.sync.change(apply)
 			return err
 		}
 		fresh = append(fresh, p)
+	}
+	r.sync.change(apply)
+	// Probe changes are queued after the deletion that they follow.
+	for _, o := range old {
+		r.spawnGoroutine(func() { r.watchServing(o) })
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -432,7 +443,7 @@ func (r *Runner) stop(graceful bool) {
 		return true
 	})
 	if graceful {
-		r.beginDelete(live, false, false)
+		r.beginDelete(live, false)
 		for _, p := range live {
 			r.sigterm(p, false)
 		}
@@ -478,7 +489,8 @@ func (r *Runner) killAll() {
 	}
 }
 
-// spawn starts a new replica on a free port and its reaper.
+// spawn starts a new replica on a free port and its reaper. The caller
+// hands a replacement's start to the syncer.
 func (r *Runner) spawn(original bool) (*proc, error) {
 	r.mu.Lock()
 	port, err := freePort(r.ports)
@@ -520,9 +532,6 @@ func (r *Runner) spawn(original bool) (*proc, error) {
 	})
 	if startErr != nil {
 		return nil, startErr
-	}
-	if !original {
-		r.sync.change(nil) // kube-proxy sees a new endpoint, not ready yet
 	}
 	return p, nil
 }
@@ -648,7 +657,7 @@ func (r *Runner) addEndpoint(p *proc) {
 
 // terminate does steps 3 and 4 of Roll for o.
 func (r *Runner) terminate(ctx context.Context, o *proc, hooks Hooks) error {
-	r.beginDelete([]*proc{o}, true, false)
+	r.beginDelete([]*proc{o}, true)
 	if err := r.sleep(ctx, r.plan.PreStop); err != nil {
 		return err
 	}
@@ -660,11 +669,25 @@ func (r *Runner) terminate(ctx context.Context, o *proc, hooks Hooks) error {
 
 // beginDelete marks the deletion moment of each of ps not being deleted
 // yet and hands their endpoint removals to the syncer as one change (or
-// applies them at once if !propagate, or once the Runner stops). With
-// fallback (StrategyDeleteAll), each removed replica whose last readiness
-// probe passed joins the fallback list at that sync, and its probe runs on
-// until it exits (watchServing).
-func (r *Runner) beginDelete(ps []*proc, propagate, fallback bool) {
+// applies them at once if !propagate, or once the Runner stops).
+func (r *Runner) beginDelete(ps []*proc, propagate bool) {
+	apply := r.markDeleted(ps, false)
+	r.mu.Lock()
+	now := !propagate || r.stopping
+	r.mu.Unlock()
+	if now {
+		apply()
+	} else {
+		r.sync.change(apply)
+	}
+}
+
+// markDeleted marks the deletion moment (one for all) of each of ps not
+// being deleted yet and returns the change that removes their endpoints.
+// With fallback (StrategyDeleteAll), that change also puts each one in
+// the fallback list: its last readiness probe passed (it was ready, and
+// watchServing, started once the change is queued, reports what follows).
+func (r *Runner) markDeleted(ps []*proc, fallback bool) (apply func()) {
 	r.mu.Lock()
 	var del []*proc
 	at := time.Since(r.t0)
@@ -677,31 +700,15 @@ func (r *Runner) beginDelete(ps []*proc, propagate, fallback bool) {
 		p.rep.Deleted = at
 		del = append(del, p)
 	}
-	now := !propagate || r.stopping
 	r.mu.Unlock()
-	if len(del) == 0 {
-		return
-	}
-	apply := func() {
+	return func() {
 		for _, p := range del {
 			r.removeEndpoint(p)
 			if fallback {
-				// Its last probe passed: it was ready, and watchServing
-				// reports a change only at a later sync.
 				r.setServing(p, true)
 			}
 		}
 	}
-	if now {
-		apply()
-		return
-	}
-	if fallback {
-		for _, p := range del {
-			r.spawnGoroutine(func() { r.watchServing(p) })
-		}
-	}
-	r.sync.change(apply)
 }
 
 // watchServing probes p's readiness every ReadyInterval until it exits or
