@@ -32,7 +32,7 @@ connection. --teardown after a replica exits, its address stops answering
 being refused. Every request is recorded and classified; the client never
 retries.
 
---strategy=delete-all instead deletes every replica at the same moment and
+--rollout=delete-all instead deletes every replica at the same moment and
 starts all replacements at once (a ReplicaSet whose pods were all deleted:
 kubectl delete pod -l ...); --ready-delay holds each replacement's first
 readiness probe back (initialDelaySeconds). While no endpoint is ready the
@@ -96,7 +96,7 @@ func (f *testFlags) register(fs interface {
 	Float64Var(*float64, string, float64, string)
 }) {
 	fs.IntVar(&f.replicas, "replicas", rollout.DefaultReplicas, "replicas to run and replace")
-	fs.StringVar(&f.strategy, "strategy", rollout.StrategyRolling, "rolling (one replica at a time, maxSurge 1, maxUnavailable 0) or delete-all (every replica deleted at once, the replacements started together)")
+	fs.StringVar(&f.strategy, "rollout", rollout.StrategyRolling, "rolling (one replica at a time, maxSurge 1, maxUnavailable 0) or delete-all (every replica deleted at once, the replacements started together)")
 	fs.DurationVar(&f.readyDelay, "ready-delay", 0, "a replacement's first readiness probe comes no sooner than this after its start (initialDelaySeconds)")
 	fs.StringVar(&f.readyPath, "ready-path", rollout.DefaultReadyPath, "readiness probe path (HTTP GET, ready on 200)")
 	fs.BoolVar(&f.tcpReady, "tcp-ready", false, "readiness is a successful TCP dial instead of --ready-path")
@@ -128,11 +128,11 @@ func (f *testFlags) validate() error {
 	case f.replicas < 1:
 		return usagef("--replicas %d: need at least 1", f.replicas)
 	case f.strategy != rollout.StrategyRolling && f.strategy != rollout.StrategyDeleteAll:
-		return usagef("--strategy %q: use %s or %s", f.strategy, rollout.StrategyRolling, rollout.StrategyDeleteAll)
+		return usagef("--rollout %q: use %s or %s", f.strategy, rollout.StrategyRolling, rollout.StrategyDeleteAll)
 	case f.readyDelay < 0:
 		return usagef("--ready-delay %v: need a duration >= 0", f.readyDelay)
 	case f.strategy == rollout.StrategyDeleteAll && f.network == scenario.NetworkKernel:
-		return usagef("--strategy=%s needs --network=%s: the kernel path's Service does not model the fallback to serving terminating endpoints", rollout.StrategyDeleteAll, scenario.NetworkModel)
+		return usagef("--rollout=%s needs --network=%s: the kernel path's Service does not model the fallback to serving terminating endpoints", rollout.StrategyDeleteAll, scenario.NetworkModel)
 	case !(f.rate > 0):
 		return usagef("--rate %v: need a positive number of requests per second", f.rate)
 	case f.duration < 0:
