@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -517,13 +518,12 @@ func (p *Proxy) readHead(u *pooled, w http.ResponseWriter, r *http.Request) (res
 			if len(line) == 0 {
 				break
 			}
-			i := indexByte(line, ':')
-			if i <= 0 || !validFieldName(line[:i]) {
+			k, common, vb, ok := splitField(line)
+			if !ok {
 				return res, fmt.Errorf("%w: header line %q", errMalformed, line)
 			}
-			k, common := fieldName(line[:i])
 			var v string
-			if vb := trimOWS(line[i+1:]); common >= 0 && string(vb) == u.values[common] {
+			if common >= 0 && string(vb) == u.values[common] {
 				v = u.values[common]
 			} else {
 				v = string(vb)
@@ -723,15 +723,14 @@ func copyChunked(w http.ResponseWriter, br *bufio.Reader, flush func() error) (c
 		if len(line) == 0 {
 			return false, nil
 		}
-		i := indexByte(line, ':')
-		if i <= 0 || !validFieldName(line[:i]) {
+		k, _, v, ok := splitField(line)
+		if !ok {
 			return false, fmt.Errorf("%w: trailer line %q", errMalformed, line)
 		}
-		k, _ := fieldName(line[:i])
 		if hopByHop(k) || k == "Content-Length" {
 			continue
 		}
-		h[http.TrailerPrefix+k] = append(h[http.TrailerPrefix+k], string(trimOWS(line[i+1:])))
+		h[http.TrailerPrefix+k] = append(h[http.TrailerPrefix+k], string(v))
 	}
 }
 
@@ -772,13 +771,16 @@ func parseStatusLine(line []byte) (status, minor int, err error) {
 	return status, minor, nil
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
+// splitField splits a field line into its canonical name (and its index
+// in commonFields, or -1) and its value without surrounding whitespace; ok
+// is false for a line that is not "token: value".
+func splitField(line []byte) (k string, common int, v []byte, ok bool) {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 || !validFieldName(line[:i]) {
+		return "", -1, nil, false
 	}
-	return -1
+	k, common = fieldName(line[:i])
+	return k, common, trimOWS(line[i+1:]), true
 }
 
 func validFieldName(b []byte) bool {
