@@ -50,11 +50,12 @@ const pollInterval = 5 * time.Millisecond
 
 var (
 	// ErrDeadline is returned by [Drainer.Run] when connections were still
-	// open at [Options.Deadline] and handler contexts had to be cancelled.
+	// open, or holds ([Drainer.Hold]) outstanding, at [Options.Deadline] and
+	// their contexts had to be cancelled.
 	ErrDeadline = errors.New("drain: deadline reached before connections drained")
 	// ErrForced is returned by [Drainer.Run] when a second signal or
 	// [Drainer.Stop] call, or [Options.ForceAfter], closed connections that
-	// were still in use.
+	// were still in use or gave up on outstanding holds ([Drainer.Hold]).
 	ErrForced = errors.New("drain: forced to close connections still in use")
 	// ErrRunOnce is returned by a second call to [Drainer.Run].
 	ErrRunOnce = errors.New("drain: Run called twice")
@@ -158,10 +159,14 @@ type Drainer struct {
 	opts Options
 	log  *slog.Logger
 
-	mu       sync.Mutex // guards servers, cleanups, ran
+	mu       sync.Mutex // guards servers, cleanups, ran, holds, and the ending of holdCtx
 	servers  []*server
 	cleanups []cleanup
 	ran      bool
+	holds    int // outstanding Holds
+
+	holdCtx    context.Context // returned by every Hold
+	endHolding context.CancelCauseFunc
 
 	phase      atomic.Int32
 	draining   chan struct{} // closed when the drain begins
@@ -198,7 +203,7 @@ type cleanup struct {
 // New returns a Drainer with the given options.
 func New(opts Options) *Drainer {
 	o := opts.resolved()
-	return &Drainer{
+	d := &Drainer{
 		opts:     o,
 		log:      o.Logger,
 		draining: make(chan struct{}),
@@ -206,6 +211,8 @@ func New(opts Options) *Drainer {
 		force:    make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 	}
+	d.holdCtx, d.endHolding = context.WithCancelCause(context.Background())
+	return d
 }
 
 // Add registers srv to be served and drained by Run. If ln is nil, Run
@@ -302,6 +309,64 @@ func (d *Drainer) Stop() bool {
 	return false
 }
 
+// Hold keeps the drain open for work the Drainer does not see: connections
+// served outside its http.Servers, a job queue, a stream to a peer. The
+// closing phase ([PhaseClosing], after the lame duck) does not end while a
+// hold is outstanding, as it waits for a server's busy connections. Calling
+// release ends the hold; calling it again does nothing.
+//
+// The returned context is not cancelled when the drain begins (select on
+// [Drainer.Draining] for that). It is cancelled at the drain's deadline
+// ([PhaseCancelling]: the holder must stop its work, as handlers see their
+// request contexts cancelled) and, at the latest, when the drain forces
+// ([Options.ForceAfter] after the deadline, or a second signal or Stop);
+// context.Cause then reports [ErrDeadline] or [ErrForced]. From the force on
+// the drain no longer waits for holds, and an outstanding one makes Run
+// return ErrForced. Every hold shares the one context, which is also
+// cancelled, with [context.Canceled], when the drain stops waiting because
+// nothing is left or when Run returns: a hold taken after that, in
+// [PhaseCleanup] or after Run returned, gets an already cancelled context.
+//
+// Hold is safe to call from any goroutine, before or during Run.
+func (d *Drainer) Hold() (ctx context.Context, release func()) {
+	d.mu.Lock()
+	d.holds++
+	d.mu.Unlock()
+	var released atomic.Bool
+	return d.holdCtx, func() {
+		if released.Swap(true) {
+			return
+		}
+		d.mu.Lock()
+		d.holds--
+		d.mu.Unlock()
+		// The closing loop would otherwise see it only at its next poll.
+		d.poke()
+	}
+}
+
+// holdsLeft returns the number of outstanding holds. If there are none and
+// last is set, it ends holding under the same lock, so that a Hold racing
+// with the end of the drain is either counted or handed a cancelled context.
+func (d *Drainer) holdsLeft(last bool) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.holds == 0 && last {
+		d.endHolding(nil)
+	}
+	return d.holds
+}
+
+// endHolds stops the drain waiting for holds: it cancels their context with
+// cause (unless it was cancelled already) and returns how many were still
+// outstanding.
+func (d *Drainer) endHolds(cause error) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.endHolding(cause)
+	return d.holds
+}
+
 // Draining returns a channel closed when the drain begins. Long-lived
 // handlers (long polls, server-sent events, hijacked WebSockets) select on it
 // to finish on their own before the deadline.
@@ -352,11 +417,12 @@ func ListenAndServe(srv *http.Server, opts Options) error {
 // [Drainer.Stop] call. Then it drains all servers together through the
 // phases of [Phase] and runs the cleanup steps.
 //
-// Run returns nil when every connection closed before the deadline and
-// every cleanup succeeded; [ErrDeadline] when handler contexts had to be
-// cancelled; [ErrForced] (joined with ErrDeadline when both hold) when
-// connections still in use were closed; a listen error before serving; or a
-// serve error of one server after draining the others. No goroutine of Run
+// Run returns nil when every connection closed and every hold was released
+// before the deadline and every cleanup succeeded; [ErrDeadline] when
+// handler or hold contexts had to be cancelled; [ErrForced] (joined with
+// ErrDeadline when both apply) when connections still in use were closed or
+// holds ([Drainer.Hold]) were still outstanding; a listen error before
+// serving; or a serve error of one server after draining the others. No goroutine of Run
 // survives it, except net/http's own connection goroutines finishing their
 // fixed 500 ms lingering close on sockets the drain already closed.
 //
@@ -376,6 +442,8 @@ func (d *Drainer) Run(ctx context.Context) error {
 			for _, o := range servers[:i] {
 				o.ln.Close()
 			}
+			// No drain will end the holds: do not leave a holder waiting.
+			d.endHolds(nil)
 			return err
 		}
 	}
@@ -497,7 +565,7 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 	}
 	closingAt := time.Now()
 	st := d.stats(servers)
-	d.log.Info("drain: listeners closed", "after", closingAt.Sub(start).Round(time.Millisecond), "conns", st.Conns, "active", st.Active, "idle", st.Idle, "new", st.New, "hijacked", st.Hijacked, "http2", st.HTTP2)
+	d.log.Info("drain: listeners closed", "after", closingAt.Sub(start).Round(time.Millisecond), "conns", st.Conns, "active", st.Active, "idle", st.Idle, "new", st.New, "hijacked", st.Hijacked, "http2", st.HTTP2, "holds", d.holdsLeft(false))
 
 	deadline := start.Add(d.opts.Deadline)
 	forceAt := deadline.Add(d.opts.ForceAfter)
@@ -520,7 +588,10 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 				shutdowns.Go(func() { _ = s.hs.Shutdown(shutCtx) })
 			}
 		}
-		if pending == 0 {
+		// Holds are counted after the connections: the drain ends only
+		// when both are gone.
+		held := d.holdsLeft(pending == 0)
+		if pending+held == 0 {
 			break
 		}
 		if !hitDeadline && !now.Before(deadline) {
@@ -529,8 +600,9 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 			for _, s := range servers {
 				s.cancelHandlers()
 			}
+			d.endHolding(ErrDeadline)
 			st := d.stats(servers)
-			d.log.Warn("drain: deadline reached, cancelling handlers", "conns", st.Conns, "active", st.Active, "hijacked", st.Hijacked)
+			d.log.Warn("drain: deadline reached, cancelling handlers", "conns", st.Conns, "active", st.Active, "hijacked", st.Hijacked, "holds", held)
 		}
 		if !now.Before(forceAt) {
 			forced = true
@@ -543,9 +615,11 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 			forced = true
 		}
 	}
+	abandoned := 0
 	if forced {
+		abandoned = d.endHolds(ErrForced)
 		st := d.stats(servers)
-		d.log.Warn("drain: forcing close", "conns", st.Conns)
+		d.log.Warn("drain: forcing close", "conns", st.Conns, "holds", abandoned)
 		for _, s := range servers {
 			s.closeAll(closedForced)
 		}
@@ -575,7 +649,7 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 	if hitDeadline {
 		err = ErrDeadline
 	}
-	if forced && st.ClosedForced > 0 {
+	if forced && (st.ClosedForced > 0 || abandoned > 0) {
 		err = errors.Join(ErrForced, err)
 	}
 	return errors.Join(err, cerr)

@@ -82,6 +82,41 @@ func ExampleDrainer_Draining() {
 	d.Add(&http.Server{Addr: ":8080", Handler: events}, nil)
 }
 
+// A handler that answers at once and finishes its work in the background
+// (a webhook, say) holds the drain until that work is done.
+func ExampleDrainer_Hold() {
+	d := drain.New(drain.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	d.Add(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, release := d.Hold() // before responding: the drain may begin right after
+		go func() {
+			defer release()
+			// Stands for slow work, still going when the drain begins; ctx
+			// would tell it to give up at the drain's deadline.
+			<-d.Draining()
+			if ctx.Err() == nil {
+				fmt.Println("webhook sent")
+			}
+		}()
+		w.WriteHeader(http.StatusAccepted)
+	})}, ln)
+
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/", nil)
+		req.Close = true // leave no idle connection for the drain to wait out
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			fmt.Println(resp.Status)
+		}
+		d.Stop() // in production: SIGTERM
+	}()
+	fmt.Println(d.Run(context.Background()))
+	// Output:
+	// 202 Accepted
+	// webhook sent
+	// <nil>
+}
+
 // Stats are plain numbers: publish them with expvar, or copy them into a
 // metrics library.
 func ExampleDrainer_Stats() {

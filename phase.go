@@ -24,14 +24,15 @@ const (
 	// are closed as [Options.Idle] says; a connection that has received any
 	// byte of a request is never closed by the idle policy. Remaining HTTP/2
 	// connections get GOAWAY once no HTTP/1 connection is left. It leads to
-	// PhaseCleanup when no connection is left, or to PhaseCancelling at
-	// [Options.Deadline].
+	// PhaseCleanup when no connection and no [Drainer.Hold] is left, or to
+	// PhaseCancelling at [Options.Deadline].
 	PhaseClosing
 
 	// PhaseCancelling begins at the deadline: the contexts of in-flight
-	// handlers are cancelled so they can return. [Options.ForceAfter] later
-	// every remaining connection (hijacked ones too) is closed. It leads to
-	// PhaseCleanup.
+	// handlers and of holds are cancelled so they can return.
+	// [Options.ForceAfter] later every remaining connection (hijacked ones
+	// too) is closed and outstanding holds are no longer waited for. It
+	// leads to PhaseCleanup.
 	PhaseCancelling
 
 	// PhaseCleanup runs the steps registered with [Drainer.OnShutdown], in
