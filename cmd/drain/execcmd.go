@@ -103,6 +103,7 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	quiet := fs.Duration("quiet", 0, "end the lame duck after this long without a new connection (0: never)")
 	rht := fs.Duration("read-header-timeout", defaultReadHeaderTimeout, "close a connection whose request headers take longer (slowloris)")
 	maxHeader := fs.Int("max-header-bytes", defaultMaxHeaderBytes, "reject request headers larger than this with 431")
+	fastPath := fs.Bool("fast-path", true, "serve plain HTTP/1.1 requests without net/http (false: every request through net/http)")
 	q := fs.Bool("q", false, "log warnings only (default: one line per phase)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -250,8 +251,21 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
-	d.Add(srv, strict)
-	log.Info("drain exec: serving", "listen", ln.Addr().String(), "ready_path", *readyPath)
+	var fast *proxy.Fast
+	fastDone := make(chan error, 1)
+	if *fastPath {
+		ka := *keepAlive
+		if ka == 0 {
+			ka = drain.DefaultKeepAlive
+		}
+		fast = px.NewFast(strict, proxy.FastConfig{ReadyPath: *readyPath, KeepAlive: ka, ReadHeaderTimeout: *rht})
+		d.Add(srv, fast.Listener())
+		go func() { fastDone <- fast.Serve(d.Draining(), d.Hold) }()
+	} else {
+		d.Add(srv, strict)
+		fastDone <- nil
+	}
+	log.Info("drain exec: serving", "listen", ln.Addr().String(), "ready_path", *readyPath, "fast_path", *fastPath)
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(context.WithoutCancel(ctx)) }()
@@ -293,6 +307,14 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 				d.Stop()
 			}
 		}
+	}
+	if fast != nil {
+		_ = fast.Listener().Close() // already closed unless Run failed early
+		if err := <-fastDone; err != nil {
+			log.Warn("drain exec: fast path", "err", err)
+		}
+		served, handed := fast.Counts()
+		log.Info("drain exec: fast path", "served", served, "handed_to_net_http", handed)
 	}
 	if drainErr != nil {
 		log.Warn("drain exec: the drain ended early", "err", drainErr, "retried", px.Retried(), "rejected", strict.Rejected())

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,7 +73,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	u, err := p.upstream(r)
+	u, err := p.upstream(r.Context(), func() (string, string) { return r.Method, r.URL.Path })
 	if err != nil {
 		putBuf(bp, buf)
 		p.errorResponse(w, r, err)
@@ -219,11 +220,12 @@ func (s *bodySender) stop() (reading bool) {
 	return s.reading
 }
 
-// upstream returns a connection for r: a pooled one unless the application
-// has closed it, in which case, nothing of r having been written, r is
-// sent on a new connection instead (once).
-func (p *Proxy) upstream(r *http.Request) (*pooled, error) {
-	u, reused, err := p.pool.get(r.Context(), false)
+// upstream returns a connection for a request: a pooled one unless the
+// application has closed it, in which case, nothing of the request having
+// been written, it is sent on a new connection instead (once). what names
+// the request for the log.
+func (p *Proxy) upstream(ctx context.Context, what func() (method, path string)) (*pooled, error) {
+	u, reused, err := p.pool.get(ctx, false)
 	if err != nil || !reused {
 		return u, err
 	}
@@ -238,8 +240,9 @@ func (p *Proxy) upstream(r *http.Request) (*pooled, error) {
 	}
 	u.conn.Close()
 	p.retried.Add(1)
-	p.log.Info("drain exec: retrying on a new connection", "method", r.Method, "path", r.URL.Path, "err", errUpstreamClosed)
-	u, _, err = p.pool.get(r.Context(), true)
+	method, path := what()
+	p.log.Info("drain exec: retrying on a new connection", "method", method, "path", path, "err", errUpstreamClosed)
+	u, _, err = p.pool.get(ctx, true)
 	return u, err
 }
 
@@ -248,9 +251,6 @@ func (p *Proxy) upstream(r *http.Request) (*pooled, error) {
 // pool if reuse allows and the exchange left it clean.
 func (p *Proxy) finish(w http.ResponseWriter, u *pooled, body *bodySender, reuse bool) {
 	u.cr.send = nil
-	if u.cr.ctx.Err() != nil {
-		reuse = false // the request may have ended in the middle of a read
-	}
 	if body != nil {
 		if body.stop() {
 			// The application answered while the client was still
@@ -267,7 +267,15 @@ func (p *Proxy) finish(w http.ResponseWriter, u *pooled, body *bodySender, reuse
 		err := <-body.done
 		reuse = reuse && err == nil && u.conn.SetWriteDeadline(time.Time{}) == nil
 	}
-	if reuse {
+	p.release(u, reuse)
+}
+
+// release puts u back in the pool if reuse allows and no read was cut by
+// the end of its request's context, else closes it. (The fast path's
+// context peeks at the client in Err: not called here on every request.)
+func (p *Proxy) release(u *pooled, reuse bool) {
+	u.cr.send = nil
+	if reuse && !u.cr.ended {
 		p.pool.put(u)
 	} else {
 		u.conn.Close()
@@ -561,7 +569,7 @@ func (p *Proxy) readHead(u *pooled, w http.ResponseWriter, r *http.Request) (res
 			}
 			continue
 		}
-		if err := res.framing(r, lengths, encodings); err != nil {
+		if err := res.framing(r.Method == http.MethodHead, lengths, encodings); err != nil {
 			return res, err
 		}
 		setFields(h, fields, conn, false)
@@ -597,8 +605,8 @@ func setFields(h http.Header, fields []field, conn []string, keys bool) []string
 
 // framing sets res's body framing from the application's Content-Length and
 // Transfer-Encoding fields (RFC 9112 §6.3).
-func (res *response) framing(r *http.Request, lengths, encodings []string) error {
-	if r.Method == http.MethodHead || res.status == http.StatusNoContent || res.status == http.StatusNotModified {
+func (res *response) framing(isHead bool, lengths, encodings []string) error {
+	if isHead || res.status == http.StatusNoContent || res.status == http.StatusNotModified {
 		res.noBody, res.length = true, 0
 		return nil
 	}

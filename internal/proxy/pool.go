@@ -146,6 +146,7 @@ type ctxReader struct {
 	ctx      context.Context
 	giveUp   time.Time // if set, a read waiting past it fails with errContinueTimeout
 	deadline time.Time // the read deadline set last
+	ended    bool      // a read failed because ctx ended: the exchange is cut
 }
 
 // The first poll comes pollMin after a request starts; the interval
@@ -186,6 +187,7 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 			return n, err
 		}
 		if err := r.ctx.Err(); err != nil {
+			r.ended = true
 			return 0, err
 		}
 		now := time.Now()
@@ -206,7 +208,7 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 // still at least pollMin/2 away is kept: a busy connection re-arms it
 // every pollMin/2 rather than once per request.
 func (r *ctxReader) start(ctx context.Context, now time.Time) {
-	r.ctx = ctx
+	r.ctx, r.ended = ctx, false
 	if r.deadline.Sub(now) < pollMin/2 {
 		r.deadline = now.Add(pollMin)
 		_ = r.conn.SetReadDeadline(r.deadline)

@@ -218,7 +218,20 @@ func (p *Proxy) errorResponse(w http.ResponseWriter, r *http.Request, err error)
 		w.WriteHeader(http.StatusBadGateway)
 		return
 	}
-	code, msg := http.StatusBadGateway, "the application closed the connection without answering"
+	code, msg := p.upstreamError(err)
+	p.log.Warn("drain exec: upstream error", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Keep-Alive")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "%d %s: drain exec: %s\n", code, http.StatusText(code), msg)
+}
+
+// upstreamError returns the status and the plain-text reason for a
+// request the application did not answer because of err.
+func (p *Proxy) upstreamError(err error) (code int, msg string) {
+	code, msg = http.StatusBadGateway, "the application closed the connection without answering"
 	down := ""
 	if p.cfg.Down != nil {
 		down = p.cfg.Down()
@@ -241,13 +254,7 @@ func (p *Proxy) errorResponse(w http.ResponseWriter, r *http.Request, err error)
 	default:
 		msg = "the application did not answer: " + err.Error()
 	}
-	p.log.Warn("drain exec: upstream error", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Keep-Alive")
-	w.WriteHeader(code)
-	fmt.Fprintf(w, "%d %s: drain exec: %s\n", code, http.StatusText(code), msg)
+	return code, msg
 }
 
 // errUpstreamClosed is returned by an upstream connection's first write of

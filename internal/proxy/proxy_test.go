@@ -36,14 +36,36 @@ func front(t testing.TB, upstream string, cfg Config) (string, *Proxy, *StrictLi
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(sl) }()
+	if !testFast {
+		go func() { defer close(done); _ = srv.Serve(sl) }()
+		t.Cleanup(func() {
+			srv.Close()
+			<-done
+			p.CloseIdleConnections()
+		})
+		return ln.Addr().String(), p, sl
+	}
+	f := p.NewFast(sl, FastConfig{ReadHeaderTimeout: 5 * time.Second})
+	fastDone := make(chan struct{})
+	go func() { defer close(fastDone); _ = f.Serve(nil, nil) }()
+	go func() { defer close(done); _ = srv.Serve(f.Listener()) }()
 	t.Cleanup(func() {
+		f.Close()
+		<-fastDone
 		srv.Close()
 		<-done
 		p.CloseIdleConnections()
 	})
+	lastFast = f
 	return ln.Addr().String(), p, sl
 }
+
+// testFast: front serves through the fast path (Fast) with net/http
+// behind it, as drain exec does; TestMain runs every test both ways.
+var testFast bool
+
+// lastFast is the fast path front started last (fast mode only).
+var lastFast *Fast
 
 func upstream(t testing.TB, h http.Handler) string {
 	t.Helper()

@@ -1,0 +1,570 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The fast path serves the common request, a plain HTTP/1.1 request with no
+// body or a small one of known length, without net/http: net/http's server
+// alone costs more CPU per request than HAProxy's whole proxying
+// (bench/exec-syscalls: 12 us against 16 us on this machine), so a proxy
+// built on it cannot come near HAProxy or nginx. Everything else (HTTP/2,
+// upgrades, Expect, chunked or large uploads, the readiness path, HTTP/1.0,
+// anything it does not parse, a head over fastHeadMax) is handed, with the
+// bytes already read, to net/http, which serves that connection from then
+// on: net/http stays the judge of what is malformed, so the fast path only
+// ever serves requests net/http would also accept.
+//
+// The drain stays the drain library's. When it begins, every fast
+// connection between requests, or part-way through a head, is handed to
+// net/http at once, where the Drainer's idle policy and half-sent request
+// protection apply as to any connection of its own; a connection busy with
+// a request answers it with "Connection: close" (or, if the response head
+// had already gone out, is handed over after it). [Drainer.Hold] keeps the
+// drain open until no fast connection is left; its context (cancelled at
+// the drain's deadline) cancels the requests still running.
+
+// fastHeadMax: a request head that does not fit is handed to net/http.
+const fastHeadMax = 8 << 10
+
+// fastMaxFields: a request with more header fields is handed to net/http.
+const fastMaxFields = 64
+
+// FastConfig configures [Proxy.NewFast].
+type FastConfig struct {
+	// ReadyPath, if set, is a path the fast path never serves: requests for
+	// it go to net/http (where the readiness handler is).
+	ReadyPath string
+	// KeepAlive closes a connection idle that long between requests, and
+	// is advertised ("Keep-Alive: timeout=N") on its first response, as
+	// the drain library does. Zero means 5 s; negative, neither.
+	KeepAlive time.Duration
+	// ReadHeaderTimeout closes a connection whose request head is not
+	// complete this long after its first byte (slowloris). Zero: 10 s.
+	ReadHeaderTimeout time.Duration
+}
+
+// Fast is the fast path in front of a [Proxy]. Create one with
+// [Proxy.NewFast], give [Fast.Listener] to net/http (through the drain
+// library), and run [Fast.Serve].
+type Fast struct {
+	p     *Proxy
+	ln    net.Listener
+	cfg   FastConfig
+	hint  []byte // "Keep-Alive: timeout=N\r\n", or nil
+	hand  *handoff
+	log   *slog.Logger
+	ctx   context.Context // requests' context: the drain's hold
+	fast  atomic.Uint64
+	slow  atomic.Uint64
+	debug bool
+
+	mu       sync.Mutex
+	conns    map[*fastConn]struct{}
+	draining bool
+	accepted bool // the accept loop ended
+	empty    chan struct{}
+}
+
+// NewFast returns a fast path that accepts connections from ln (normally
+// the [Listener] of the public socket, so that ambiguous framing is
+// rejected before any parser sees it).
+func (p *Proxy) NewFast(ln net.Listener, cfg FastConfig) *Fast {
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 5 * time.Second
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	f := &Fast{p: p, ln: ln, cfg: cfg, log: p.log, conns: map[*fastConn]struct{}{}}
+	if cfg.KeepAlive > 0 {
+		f.hint = []byte("Keep-Alive: timeout=" + strconv.Itoa(int(max(cfg.KeepAlive/time.Second, 1))) + "\r\n")
+	}
+	f.hand = &handoff{ln: ln, ch: make(chan net.Conn), done: make(chan struct{})}
+	f.debug = f.log.Enabled(context.Background(), slog.LevelDebug)
+	return f
+}
+
+// Listener returns the listener net/http serves: it yields the connections
+// the fast path hands over. Closing it closes the public listener; Accept
+// keeps yielding handed-over connections until [Fast.Serve] has returned.
+func (f *Fast) Listener() net.Listener { return f.hand }
+
+// Counts reports how many requests the fast path served and how many
+// connections it handed to net/http.
+func (f *Fast) Counts() (served, handed uint64) { return f.fast.Load(), f.slow.Load() }
+
+// Serve accepts and serves connections until the public listener is closed
+// and no fast connection is left. draining is the drain's start (the
+// Drainer's Draining channel); hold is the Drainer's Hold (nil: none).
+func (f *Fast) Serve(draining <-chan struct{}, hold func() (context.Context, func())) error {
+	release := func() {}
+	f.ctx = context.Background()
+	if hold != nil {
+		f.ctx, release = hold()
+	}
+	defer release()
+	defer close(f.hand.done)
+	f.empty = make(chan struct{})
+	stop := make(chan struct{})
+	var jobs sync.WaitGroup
+	jobs.Go(func() { f.watch(draining, stop) })
+	var err error
+	for {
+		var c net.Conn
+		c, err = f.ln.Accept()
+		if err != nil {
+			break
+		}
+		f.mu.Lock()
+		if f.draining {
+			f.mu.Unlock()
+			f.handOver(c, nil)
+			continue
+		}
+		fc := &fastConn{f: f, c: c}
+		f.conns[fc] = struct{}{}
+		f.mu.Unlock()
+		go fc.serve()
+	}
+	f.mu.Lock()
+	f.accepted = true
+	last := len(f.conns) == 0
+	f.mu.Unlock()
+	if !last {
+		<-f.empty
+	}
+	close(stop)
+	jobs.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// watch interrupts connections: all those between requests when the drain
+// begins, idle ones past KeepAlive and heads past ReadHeaderTimeout; and it
+// bounds every connection once the drain's deadline cancels the hold.
+func (f *Fast) watch(draining <-chan struct{}, stop <-chan struct{}) {
+	period := min(time.Second, max(min(f.cfg.KeepAlive, f.cfg.ReadHeaderTimeout)/4, 100*time.Millisecond))
+	t := time.NewTicker(period)
+	defer t.Stop()
+	ctxDone := f.ctx.Done()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-draining:
+			draining = nil
+			f.mu.Lock()
+			f.draining = true
+			for c := range f.conns {
+				c.interrupt(whyDrain)
+			}
+			f.mu.Unlock()
+		case <-ctxDone:
+			ctxDone = nil
+			// The deadline: whatever still waits on a client ends within
+			// pollMax (upstream reads see the context themselves).
+			f.mu.Lock()
+			for c := range f.conns {
+				_ = c.c.SetDeadline(time.Now().Add(pollMax))
+			}
+			f.mu.Unlock()
+		case now := <-t.C:
+			f.mu.Lock()
+			for c := range f.conns {
+				// A connection's state changes are counted rather than
+				// timed (time.Now on every change cost 2% of the CPU):
+				// one whose count stood still since seenAt has been in
+				// its state at least that long.
+				if g := c.gen.Load(); g != c.seenGen || c.seenAt.IsZero() {
+					c.seenGen, c.seenAt = g, now
+					continue
+				}
+				in := now.Sub(c.seenAt)
+				switch c.state.Load() {
+				case stateIdle:
+					if f.cfg.KeepAlive > 0 && in >= f.cfg.KeepAlive {
+						c.interrupt(whyIdle)
+					}
+				case stateHead:
+					if in >= f.cfg.ReadHeaderTimeout {
+						c.interrupt(whyHead)
+					}
+				}
+			}
+			f.mu.Unlock()
+		}
+	}
+}
+
+// Close closes the public listener and every connection the fast path
+// still serves (not those handed over): for a stop without a drain.
+func (f *Fast) Close() error {
+	err := f.hand.Close()
+	f.mu.Lock()
+	for c := range f.conns {
+		c.c.Close()
+	}
+	f.mu.Unlock()
+	return err
+}
+
+// forget removes c; the last one after the accept loop ended lets Serve
+// return.
+func (f *Fast) forget(c *fastConn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	if f.accepted && len(f.conns) == 0 {
+		close(f.empty)
+	}
+	f.mu.Unlock()
+}
+
+// handOver gives c, with buffered (the bytes already read from it), to
+// net/http; if net/http no longer accepts connections it is closed.
+func (f *Fast) handOver(c net.Conn, buffered []byte) {
+	f.slow.Add(1)
+	_ = c.SetDeadline(time.Time{})
+	var nc net.Conn = c
+	if len(buffered) > 0 {
+		nc = &prefixConn{Conn: c, prefix: bytes.Clone(buffered)}
+	}
+	if !f.hand.push(nc) {
+		c.Close()
+	}
+}
+
+// Connection states, for the watcher.
+const (
+	stateIdle int32 = iota // waiting for the first byte of a request
+	stateHead              // part of a head has arrived
+	stateBusy              // a request is being served
+)
+
+// Why a connection's read was interrupted.
+const (
+	whyNone int32 = iota
+	whyDrain
+	whyIdle
+	whyHead
+)
+
+type fastConn struct {
+	f      *Fast
+	c      net.Conn
+	br     *bufio.Reader
+	ip     string
+	hinted bool
+	state  atomic.Int32
+	gen    atomic.Uint32 // state changes
+
+	// owned by the watcher
+	seenGen uint32
+	seenAt  time.Time
+
+	ctx context.Context // its requests'
+
+	mu  sync.Mutex
+	why int32 // set by interrupt, read and cleared by serve
+}
+
+// interrupt makes a read waiting for a request return at once. Call with
+// f.mu held.
+func (c *fastConn) interrupt(why int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Load() == stateBusy || c.why == whyDrain {
+		return // busy: looks at f.draining itself when done
+	}
+	c.why = why
+	_ = c.c.SetReadDeadline(aLongTimeAgo)
+}
+
+// setState moves to st and returns the interruption pending, if any,
+// clearing it (and the deadline it set) when entering stateBusy.
+func (c *fastConn) setState(st int32) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state.Store(st)
+	c.gen.Add(1)
+	why := c.why
+	if st == stateBusy && why != whyNone {
+		c.why = whyNone
+		_ = c.c.SetReadDeadline(time.Time{})
+	}
+	return why
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, fastHeadMax) }}
+
+func (c *fastConn) serve() {
+	handed := false
+	defer func() {
+		if !handed {
+			c.c.Close()
+		}
+		c.f.forget(c)
+	}()
+	if ra, ok := c.c.RemoteAddr().(*net.TCPAddr); ok {
+		c.ip = ra.IP.String()
+	} else if ip, _, err := net.SplitHostPort(c.c.RemoteAddr().String()); err == nil {
+		c.ip = ip
+	}
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(c.c)
+	defer func() {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+	}()
+	bp := bufPool.Get().(*[]byte)
+	defer func() { putBuf(bp, *bp) }()
+	r := new(fastReq)
+	c.ctx = &clientCtx{Context: c.f.ctx, c: c.c}
+	for {
+		ok, err := c.readHead(r)
+		if err != nil {
+			return
+		}
+		if !ok {
+			b, _ := c.br.Peek(c.br.Buffered())
+			c.f.handOver(c.c, b)
+			handed = true
+			return
+		}
+		keep, err := c.round(r, bp)
+		if err != nil || !keep {
+			if err == nil {
+				c.lingerClose()
+			}
+			return
+		}
+		c.f.fast.Add(1)
+		if c.setState(stateIdle) == whyDrain || c.f.isDraining() {
+			// Promised keep-alive before the drain began: the Drainer's
+			// idle policy decides, as for its own connections.
+			b, _ := c.br.Peek(c.br.Buffered())
+			c.f.handOver(c.c, b)
+			handed = true
+			return
+		}
+	}
+}
+
+// clientCtx is a fast request's context: the drain's hold, and the
+// client's presence. The forwarder polls Err while it waits for the
+// application (ctxReader), so a client that has gone is noticed then,
+// with one non-blocking peek, instead of by a read in the background on
+// every request as net/http does.
+type clientCtx struct {
+	context.Context
+	c net.Conn
+}
+
+func (x *clientCtx) Err() error {
+	if err := x.Context.Err(); err != nil {
+		return err
+	}
+	if clientGone(x.c) {
+		return context.Canceled
+	}
+	return nil
+}
+
+// clientGone reports whether the client has closed or reset c: a peek
+// finds the end of the stream (or an error) and no request bytes.
+func clientGone(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	_ = rc.Control(func(fd uintptr) {
+		var buf [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = (err == nil && n == 0) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
+	})
+	return gone
+}
+
+func (f *Fast) isDraining() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.draining
+}
+
+// lingerClose closes after a response with "Connection: close" the way
+// net/http does: the FIN first, then whatever the client still sends is
+// read (briefly) so that the close does not turn into a reset that could
+// destroy the response in the client's receive buffer.
+func (c *fastConn) lingerClose() {
+	if cw, ok := c.c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		var buf [512]byte
+		for {
+			if _, err := c.c.Read(buf[:]); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// readHead waits for a complete request head. ok is false when the
+// request is not for the fast path (or the connection was interrupted for
+// the drain): the caller hands the connection over. err ends the
+// connection (closed by the client, idle or header timeout).
+func (c *fastConn) readHead(r *fastReq) (ok bool, err error) {
+	br := c.br
+	scanned := 0
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(b[max(scanned-3, 0):], crlfcrlf); i >= 0 {
+			end := max(scanned-3, 0) + i + 4
+			if c.setState(stateBusy) == whyDrain {
+				return false, nil
+			}
+			ok = r.parse(b[:end], c.f.cfg.ReadyPath)
+			return ok, nil
+		}
+		scanned = len(b)
+		if len(b) == fastHeadMax {
+			return false, nil
+		}
+		if len(b) == 0 {
+			c.setState(stateIdle)
+		}
+		_, err := br.Peek(len(b) + 1)
+		if err == nil {
+			if len(b) == 0 {
+				c.setState(stateHead)
+			}
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			if br.Buffered() > 0 {
+				return false, nil // net/http answers what it can
+			}
+			return false, err
+		}
+		c.mu.Lock()
+		why := c.why
+		c.why = whyNone
+		c.mu.Unlock()
+		switch why {
+		case whyDrain:
+			return false, nil
+		case whyIdle:
+			if br.Buffered() == 0 && !hasPending(c.c) {
+				return false, err
+			}
+		case whyHead:
+			return false, err
+		default:
+			// A deadline set at the drain's deadline.
+			return false, err
+		}
+		_ = c.c.SetReadDeadline(time.Time{})
+	}
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// hasPending reports whether bytes wait in c's receive queue.
+func hasPending(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var buf [1]byte
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		n, _, _ = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	})
+	return n > 0
+}
+
+// handoff is the listener net/http serves: connections the fast path
+// hands over.
+type handoff struct {
+	ln   net.Listener
+	ch   chan net.Conn
+	done chan struct{} // Serve returned: no more connections
+	once sync.Once
+}
+
+func (h *handoff) push(c net.Conn) bool {
+	select {
+	case h.ch <- c:
+		return true
+	case <-h.done:
+		return false
+	}
+}
+
+func (h *handoff) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.ch:
+		return c, nil
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handoff) Close() error {
+	var err error
+	h.once.Do(func() { err = h.ln.Close() })
+	return err
+}
+
+func (h *handoff) Addr() net.Addr { return h.ln.Addr() }
+
+// prefixConn replays the bytes the fast path read before handing the
+// connection over.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
