@@ -59,16 +59,17 @@ type FastConfig struct {
 // [Proxy.NewFast], give [Fast.Listener] to net/http (through the drain
 // library), and run [Fast.Serve].
 type Fast struct {
-	p     *Proxy
-	ln    net.Listener
-	cfg   FastConfig
-	hint  []byte // "Keep-Alive: timeout=N\r\n", or nil
-	hand  *handoff
-	log   *slog.Logger
-	ctx   context.Context // requests' context: the drain's hold
-	fast  atomic.Uint64
-	slow  atomic.Uint64
-	debug bool
+	p       *Proxy
+	ln      net.Listener
+	cfg     FastConfig
+	hint    []byte // "Keep-Alive: timeout=N\r\n", or nil
+	hand    *handoff
+	log     *slog.Logger
+	ctx     context.Context // requests' context: the drain's hold
+	drainCh <-chan struct{}
+	fast    atomic.Uint64
+	slow    atomic.Uint64
+	debug   bool
 
 	mu       sync.Mutex
 	conns    map[*fastConn]struct{}
@@ -91,7 +92,7 @@ func (p *Proxy) NewFast(ln net.Listener, cfg FastConfig) *Fast {
 	if cfg.KeepAlive > 0 {
 		f.hint = []byte("Keep-Alive: timeout=" + strconv.Itoa(int(max(cfg.KeepAlive/time.Second, 1))) + "\r\n")
 	}
-	f.hand = &handoff{ln: ln, ch: make(chan net.Conn), done: make(chan struct{})}
+	f.hand = &handoff{ln: ln, ch: make(chan handed), done: make(chan struct{})}
 	f.debug = f.log.Enabled(context.Background(), slog.LevelDebug)
 	return f
 }
@@ -111,6 +112,7 @@ func (f *Fast) Counts() (served, handed uint64) { return f.fast.Load(), f.slow.L
 func (f *Fast) Serve(draining <-chan struct{}, hold func() (context.Context, func())) error {
 	release := func() {}
 	f.ctx = context.Background()
+	f.drainCh = draining
 	if hold != nil {
 		f.ctx, release = hold()
 	}
@@ -403,10 +405,15 @@ func clientGone(c net.Conn) bool {
 	return gone
 }
 
+// isDraining reports whether the drain has begun: from the moment the
+// Drainer's channel is closed, not when the watcher gets to it.
 func (f *Fast) isDraining() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.draining
+	select {
+	case <-f.drainCh:
+		return true
+	default:
+		return false
+	}
 }
 
 // lingerClose closes after a response with "Connection: close" the way
@@ -508,24 +515,47 @@ func hasPending(c net.Conn) bool {
 // hands over.
 type handoff struct {
 	ln   net.Listener
-	ch   chan net.Conn
+	ch   chan handed
 	done chan struct{} // Serve returned: no more connections
 	once sync.Once
+
+	mu   sync.Mutex
+	last chan struct{} // the ack of the connection Accept returned last
 }
 
+type handed struct {
+	c   net.Conn
+	ack chan struct{}
+}
+
+// push hands c to net/http. It returns once net/http has taken it in, so
+// that the Drainer counts it before the fast path lets go of its hold.
 func (h *handoff) push(c net.Conn) bool {
+	ack := make(chan struct{})
 	select {
-	case h.ch <- c:
-		return true
+	case h.ch <- handed{c, ack}:
 	case <-h.done:
 		return false
 	}
+	// net/http's Serve calls Accept again only after it has wrapped the
+	// connection (the Drainer's listener tracks it) and set it StateNew.
+	<-ack
+	return true
 }
 
 func (h *handoff) Accept() (net.Conn, error) {
+	h.mu.Lock()
+	if h.last != nil {
+		close(h.last)
+		h.last = nil
+	}
+	h.mu.Unlock()
 	select {
-	case c := <-h.ch:
-		return c, nil
+	case x := <-h.ch:
+		h.mu.Lock()
+		h.last = x.ack
+		h.mu.Unlock()
+		return x.c, nil
 	case <-h.done:
 		return nil, net.ErrClosed
 	}

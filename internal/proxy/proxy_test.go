@@ -21,6 +21,17 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // Listener, and returns its address.
 func front(t testing.TB, upstream string, cfg Config) (string, *Proxy, *StrictListener) {
 	t.Helper()
+	var fc *FastConfig
+	if testFast {
+		fc = &FastConfig{ReadHeaderTimeout: 5 * time.Second}
+	}
+	addr, p, sl, _ := frontWith(t, upstream, cfg, fc)
+	return addr, p, sl
+}
+
+// frontWith is front with the fast path configured by fc (nil: none).
+func frontWith(t testing.TB, upstream string, cfg Config, fc *FastConfig) (string, *Proxy, *StrictListener, *Fast) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -36,16 +47,16 @@ func front(t testing.TB, upstream string, cfg Config) (string, *Proxy, *StrictLi
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	done := make(chan struct{})
-	if !testFast {
+	if fc == nil {
 		go func() { defer close(done); _ = srv.Serve(sl) }()
 		t.Cleanup(func() {
 			srv.Close()
 			<-done
 			p.CloseIdleConnections()
 		})
-		return ln.Addr().String(), p, sl
+		return ln.Addr().String(), p, sl, nil
 	}
-	f := p.NewFast(sl, FastConfig{ReadHeaderTimeout: 5 * time.Second})
+	f := p.NewFast(sl, *fc)
 	fastDone := make(chan struct{})
 	go func() { defer close(fastDone); _ = f.Serve(nil, nil) }()
 	go func() { defer close(done); _ = srv.Serve(f.Listener()) }()
@@ -56,16 +67,13 @@ func front(t testing.TB, upstream string, cfg Config) (string, *Proxy, *StrictLi
 		<-done
 		p.CloseIdleConnections()
 	})
-	lastFast = f
-	return ln.Addr().String(), p, sl
+	return ln.Addr().String(), p, sl, f
 }
 
 // testFast: front serves through the fast path (Fast) with net/http
 // behind it, as drain exec does; TestMain runs every test both ways.
 var testFast bool
 
-// lastFast is the fast path front started last (fast mode only).
-var lastFast *Fast
 
 func upstream(t testing.TB, h http.Handler) string {
 	t.Helper()
