@@ -74,7 +74,6 @@ func frontWith(t testing.TB, upstream string, cfg Config, fc *FastConfig) (strin
 // behind it, as drain exec does; TestMain runs every test both ways.
 var testFast bool
 
-
 func upstream(t testing.TB, h http.Handler) string {
 	t.Helper()
 	s := httptest.NewServer(h)
