@@ -3,7 +3,10 @@
 // it) to one application on a loopback port, over pooled keep-alive
 // HTTP/1.1 connections, streaming bodies both ways.
 //
-// Requests take the forwarder (forward.go): the handler's goroutine writes
+// Plain HTTP/1.1 requests are served by the fast path ([Fast], fast.go),
+// which reads public connections itself and hands every other kind of
+// request, and every connection when the drain begins, to net/http.
+// Requests through net/http take the forwarder (forward.go): the handler's goroutine writes
 // the request head, and a body of known length up to 16 KiB, in one write
 // on a pooled connection and parses the response itself. Protocol upgrades
 // (WebSocket) go through httputil.ReverseProxy with a Transport that never
