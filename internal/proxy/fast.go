@@ -123,14 +123,23 @@ func (f *Fast) Serve(draining <-chan struct{}, hold func() (context.Context, fun
 	var jobs sync.WaitGroup
 	jobs.Go(func() { f.watch(draining, stop) })
 	var err error
+	var backoff time.Duration
 	for {
 		var c net.Conn
 		c, err = f.ln.Accept()
 		if err != nil {
-			break
+			if !temporary(err) {
+				break
+			}
+			// Out of descriptors or memory: wait as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			f.log.Warn("drain exec: accept", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		f.mu.Lock()
-		if f.draining {
+		if f.draining || f.isDraining() {
 			f.mu.Unlock()
 			f.handOver(c, nil)
 			continue
@@ -153,6 +162,16 @@ func (f *Fast) Serve(draining <-chan struct{}, hold func() (context.Context, fun
 		err = nil
 	}
 	return err
+}
+
+// temporary reports whether an Accept error may go away by itself.
+func temporary(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // watch interrupts connections: all those between requests when the drain
@@ -353,7 +372,6 @@ func (c *fastConn) serve() {
 			}
 			return
 		}
-		c.f.fast.Add(1)
 		if c.setState(stateIdle) == whyDrain || c.f.isDraining() {
 			// Promised keep-alive before the drain began: the Drainer's
 			// idle policy decides, as for its own connections.

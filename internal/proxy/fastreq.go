@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +43,14 @@ type fastReq struct {
 	}
 	nconn int
 	conn  [8]span // field names listed in Connection
+
+	// The method, kept for logs: the head's bytes may be overwritten
+	// once the body is read.
+	methodBuf [16]byte
+	methodLen int
 }
+
+func (r *fastReq) methodName() string { return string(r.methodBuf[:r.methodLen]) }
 
 func (r *fastReq) b(s span) []byte { return r.head[s.s:s.e] }
 
@@ -58,6 +66,10 @@ func (r *fastReq) parse(head []byte, readyPath string) bool {
 		return false
 	}
 	r.method = span{0, sp}
+	if sp > len(r.methodBuf) {
+		return false
+	}
+	r.methodLen = copy(r.methodBuf[:], line[:sp])
 	rest := line[sp+1:]
 	sp2 := bytes.IndexByte(rest, ' ')
 	if sp2 <= 0 || string(rest[sp2+1:]) != "HTTP/1.1" || rest[0] != '/' || hasSpaceOrCTL(string(rest[:sp2])) {
@@ -291,10 +303,11 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	w := (*wp)[:0]
 	defer func() { putBuf(wp, w) }()
 
-	u, err := p.upstream(c.ctx, func() (string, string) { return string(r.b(r.method)), string(r.b(r.target)) })
+	u, err := p.upstream(c.ctx, func() (string, string) { return r.methodName(), "" })
 	if err != nil {
-		w, err = c.fail(w, err)
-		return err == nil && !closeConn && !f.isDraining(), err
+		closing := closeConn || f.isDraining()
+		w, err = c.fail(w, err, closing, r.methodName())
+		return err == nil && !closing, err
 	}
 	u.cr.start(c.ctx, u.taken)
 	u.cr.send = out
@@ -304,8 +317,9 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 		if errors.Is(err, errClientWrite) {
 			return false, err
 		}
-		w, err = c.fail(w[:0], err)
-		return err == nil && !closeConn && !f.isDraining(), err
+		closing := closeConn || f.isDraining()
+		w, err = c.fail(w[:0], err, closing, r.methodName())
+		return err == nil && !closing, err
 	}
 	closing := closeConn || res.length < 0 && !res.chunked && !res.noBody || f.isDraining()
 	if closing {
@@ -315,12 +329,13 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 		w = append(w, f.hint...)
 	}
 	w = append(w, "\r\n"...)
+	f.fast.Add(1) // before the client can see the answer (tests count)
 	w, err = copyFastBody(c.c, u, w, res)
 	if err != nil {
 		p.release(u, false)
 		if !errors.Is(err, errClientWrite) {
 			p.failed.Add(1)
-			p.log.Warn("drain exec: the application's response was cut", "method", string(r.b(r.method)), "err", err)
+			p.log.Warn("drain exec: the application's response was cut", "method", r.methodName(), "err", err)
 		}
 		return false, err
 	}
@@ -332,11 +347,16 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 var errClientWrite = errors.New("proxy: writing to the client")
 
 // fail answers a request the application did not answer.
-func (c *fastConn) fail(w []byte, err error) ([]byte, error) {
+func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byte, error) {
 	p := c.f.p
 	p.failed.Add(1)
+	if errors.Is(err, context.Canceled) && c.f.ctx.Err() == nil {
+		// The client went away: nobody reads an answer.
+		p.log.Debug("drain exec: request cancelled", "method", method, "err", err)
+		return w, errClientWrite
+	}
 	code, msg := p.upstreamError(err)
-	p.log.Warn("drain exec: upstream error", "status", code, "err", err)
+	p.log.Warn("drain exec: upstream error", "method", method, "status", code, "err", err)
 	body := strconv.Itoa(code) + " " + http.StatusText(code) + ": drain exec: " + msg + "\n"
 	w = append(w, "HTTP/1.1 "...)
 	w = strconv.AppendInt(w, int64(code), 10)
@@ -344,7 +364,7 @@ func (c *fastConn) fail(w []byte, err error) ([]byte, error) {
 	w = append(w, http.StatusText(code)...)
 	w = append(w, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
 	w = strconv.AppendInt(w, int64(len(body)), 10)
-	if c.f.isDraining() {
+	if closing {
 		w = append(w, "\r\nConnection: close"...)
 	}
 	w = append(w, "\r\n\r\n"...)
