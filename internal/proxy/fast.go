@@ -397,30 +397,10 @@ func (x *clientCtx) Err() error {
 	if err := x.Context.Err(); err != nil {
 		return err
 	}
-	if clientGone(x.c) {
+	if peerClosed(x.c) {
 		return context.Canceled
 	}
 	return nil
-}
-
-// clientGone reports whether the client has closed or reset c: a peek
-// finds the end of the stream (or an error) and no request bytes.
-func clientGone(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	gone := false
-	_ = rc.Control(func(fd uintptr) {
-		var buf [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		gone = (err == nil && n == 0) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
-	})
-	return gone
 }
 
 // isDraining reports whether the drain has begun: from the moment the
@@ -496,7 +476,7 @@ func (c *fastConn) readHead(r *fastReq) (ok bool, err error) {
 		case whyDrain:
 			return false, nil
 		case whyIdle:
-			if br.Buffered() == 0 && !hasPending(c.c) {
+			if br.Buffered() == 0 && !peerHasData(c.c) {
 				return false, err
 			}
 		case whyHead:
@@ -510,24 +490,6 @@ func (c *fastConn) readHead(r *fastReq) (ok bool, err error) {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
-
-// hasPending reports whether bytes wait in c's receive queue.
-func hasPending(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var buf [1]byte
-	n := 0
-	_ = rc.Control(func(fd uintptr) {
-		n, _, _ = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	})
-	return n > 0
-}
 
 // handoff is the listener net/http serves: connections the fast path
 // hands over.

@@ -6,6 +6,8 @@ import "net"
 
 func peerClosed(net.Conn) bool { return false }
 
+func peerHasData(net.Conn) bool { return false }
+
 type peeker struct{}
 
 func newPeeker(net.Conn) *peeker { return &peeker{} }

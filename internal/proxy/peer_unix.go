@@ -50,6 +50,25 @@ func (p *peeker) peerClosed() bool {
 	return p.closed
 }
 
+// peerHasData reports whether bytes from the peer wait in c's receive
+// queue (Control, not Read: the connection's reader may be blocked).
+func peerHasData(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	})
+	return n > 0
+}
+
 // sendAwait sends a request and reads the first bytes of its answer in one
 // RawConn.Read: the poller's readiness is reset before the send, so the
 // answer's arrival cannot be missed, and the first read waits for it
