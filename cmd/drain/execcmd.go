@@ -309,7 +309,7 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 	}
 	if fast != nil {
-		_ = fast.Listener().Close() // already closed unless Run failed early
+		_ = fast.Close() // nothing left to close unless Run failed early
 		if err := <-fastDone; err != nil {
 			log.Warn("drain exec: fast path", "err", err)
 		}
