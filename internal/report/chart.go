@@ -43,15 +43,39 @@ var (
 	markRemoved = markerStyle{"marker endpoint-removed", "endpoint removed", "#000000", "6 3", 1}
 	markExit    = markerStyle{"marker exit", "exit", "#555555", "2 2", 1.5}
 	markKilled  = markerStyle{"marker exit killed", "exit (SIGKILL)", "#c00000", "", 2.5}
+	// The fallback list (delete-all): the replica serves only while no
+	// endpoint is ready; joining it is at the sync of the endpoint removal.
+	markFallbackIn  = markerStyle{"marker fallback-added", "joined fallback", "#1f8a70", "4 2", 2}
+	markFallbackOut = markerStyle{"marker fallback-removed", "left fallback", "#1f8a70", "1 2", 2}
 )
 
 // markerStyles lists the markers in legend order.
-var markerStyles = []markerStyle{markSIGTERM, markRemoved, markExit, markKilled}
+var markerStyles = []markerStyle{markSIGTERM, markRemoved, markFallbackIn, markFallbackOut, markExit, markKilled}
+
+// A marker is one replica's event to draw.
+type marker struct {
+	t     time.Duration
+	style markerStyle
+}
+
+// replicaMarkers lists r's markers: SIGTERM, endpoint removal, each
+// stretch in the fallback list, exit.
+func replicaMarkers(r Replica) []marker {
+	exit := markExit
+	if r.Killed {
+		exit = markKilled
+	}
+	out := []marker{{r.SIGTERM, markSIGTERM}, {r.EndpointRemoved, markRemoved}}
+	for _, f := range r.Fallback {
+		out = append(out, marker{f.From, markFallbackIn}, marker{f.To, markFallbackOut})
+	}
+	return append(out, marker{r.Exit, exit})
+}
 
 // timelineSVG renders requests per bucket by outcome as a stacked area chart
 // (x = seconds since start, by Intended time) and draws, per replica, the
-// SIGTERM, endpoint removal and exit as vertical lines over it. It returns ""
-// when there is nothing to draw.
+// SIGTERM, endpoint removal, joining and leaving the fallback list and exit
+// as vertical lines over it. It returns "" when there is nothing to draw.
 //
 // The chart library has no vertical mark lines on a category axis, so the
 // markers are an SVG overlay positioned from the chart's own x axis line.
@@ -86,7 +110,9 @@ func timelineSVG(s Summary) (string, error) {
 	// event falls in the last bucket, hold the last counts one more bucket.
 	last := Never
 	for _, r := range s.Replicas {
-		last = max(last, r.SIGTERM, r.EndpointRemoved, r.Exit)
+		for _, m := range replicaMarkers(r) {
+			last = max(last, m.t)
+		}
 	}
 	if last > time.Duration(n-1)*s.Timeline.Bucket {
 		for i := range values {
@@ -137,14 +163,7 @@ func timelineSVG(s Summary) (string, error) {
 	var g bytes.Buffer
 	g.WriteString(`<g class="markers">`)
 	for _, r := range s.Replicas {
-		exit := markExit
-		if r.Killed {
-			exit = markKilled
-		}
-		for _, m := range []struct {
-			t     time.Duration
-			style markerStyle
-		}{{r.SIGTERM, markSIGTERM}, {r.EndpointRemoved, markRemoved}, {r.Exit, exit}} {
+		for _, m := range replicaMarkers(r) {
 			if m.t == Never || m.t < 0 || m.t > span {
 				continue
 			}

@@ -16,7 +16,8 @@ type Section struct {
 // WriteHTML writes one self-contained HTML page (no external scripts, styles
 // or fonts; it works offline) with, per section, the summary table and a
 // timeline chart: requests per 100 ms by outcome, with each replica's
-// SIGTERM, endpoint removal and exit drawn as vertical lines. The output is
+// SIGTERM, endpoint removal, fallback list joins and leaves, and exit drawn
+// as vertical lines. The output is
 // deterministic; it is written with a single Write whose error is returned.
 func WriteHTML(w io.Writer, title string, sections []Section) error {
 	page := htmlPage{Title: title}

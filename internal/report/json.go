@@ -59,18 +59,25 @@ type jsonLatency struct {
 }
 
 type jsonReplica struct {
-	Index           int32    `json:"index"`
-	Port            int      `json:"port"`
-	Ready           *float64 `json:"ready_seconds"`
-	SIGTERM         *float64 `json:"sigterm_seconds"`
-	EndpointRemoved *float64 `json:"endpoint_removed_seconds"`
-	Exit            *float64 `json:"exit_seconds"`
-	Drain           *float64 `json:"drain_seconds"`
-	ExitCode        *int     `json:"exit_code"`
-	Signal          string   `json:"signal"`
-	Killed          bool     `json:"killed"`
-	Sent            int      `json:"sent"`
-	Lost            int      `json:"lost"`
+	Index           int32      `json:"index"`
+	Port            int        `json:"port"`
+	Ready           *float64   `json:"ready_seconds"`
+	SIGTERM         *float64   `json:"sigterm_seconds"`
+	EndpointRemoved *float64   `json:"endpoint_removed_seconds"`
+	Fallback        []jsonSpan `json:"fallback"`
+	Exit            *float64   `json:"exit_seconds"`
+	Drain           *float64   `json:"drain_seconds"`
+	ExitCode        *int       `json:"exit_code"`
+	Signal          string     `json:"signal"`
+	Killed          bool       `json:"killed"`
+	Sent            int        `json:"sent"`
+	Lost            int        `json:"lost"`
+}
+
+// jsonSpan is one stretch in the fallback list.
+type jsonSpan struct {
+	From float64  `json:"from_seconds"`
+	To   *float64 `json:"to_seconds"`
 }
 
 type jsonTimeline struct {
@@ -153,12 +160,16 @@ func toJSON(s Summary) jsonSummary {
 			Ready:           offset(r.Ready),
 			SIGTERM:         offset(r.SIGTERM),
 			EndpointRemoved: offset(r.EndpointRemoved),
+			Fallback:        make([]jsonSpan, 0, len(r.Fallback)),
 			Exit:            offset(r.Exit),
 			Drain:           offset(r.Drain),
 			Signal:          r.Signal,
 			Killed:          r.Killed,
 			Sent:            r.Sent,
 			Lost:            r.Lost,
+		}
+		for _, f := range r.Fallback {
+			jr.Fallback = append(jr.Fallback, jsonSpan{From: seconds(f.From), To: offset(f.To)})
 		}
 		if r.Exit != Never {
 			code := r.ExitCode

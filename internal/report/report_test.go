@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -491,6 +492,134 @@ func TestHTMLLongRun(t *testing.T) {
 		want := area.left + (area.right-area.left)*events[i].At.Seconds()/span
 		if x < area.left || x > area.right || x-want > 1 || want-x > 1 {
 			t.Errorf("marker %d (%s) at x=%.1f, want %.1f in [%.0f, %.0f]", i, m[1], x, want, area.left, area.right)
+		}
+	}
+}
+
+// fallbackFixture is a delete-all: replicas 0 and 1 are deleted at once;
+// at the deletion's sync (1.0 s) both leave the ready list and join the
+// fallback list; replica 1's probe fails (it leaves at 1.5 s) and passes
+// again (it rejoins at 1.7 s, still in it when the events end); replica 0
+// leaves at the sync after its exit (2.5 s); replacements 2 and 3 never
+// join it.
+func fallbackFixture() Summary {
+	var events []rollout.Event
+	ev := func(at time.Duration, r int32, k rollout.EventKind) {
+		events = append(events, rollout.Event{At: at, Replica: r, Kind: k, Port: 8080 + int(r)})
+	}
+	ev(100*ms, 0, rollout.Ready)
+	ev(100*ms, 1, rollout.Ready)
+	ev(900*ms, 2, rollout.Started)
+	ev(900*ms, 3, rollout.Started)
+	ev(1000*ms, 0, rollout.EndpointRemoved)
+	ev(1000*ms, 0, rollout.FallbackAdded)
+	ev(1000*ms, 1, rollout.EndpointRemoved)
+	ev(1000*ms, 1, rollout.FallbackAdded)
+	ev(1100*ms, 0, rollout.SIGTERM)
+	ev(1100*ms, 1, rollout.SIGTERM)
+	ev(1500*ms, 1, rollout.FallbackRemoved)
+	ev(1700*ms, 1, rollout.FallbackAdded)
+	ev(2000*ms, 2, rollout.Ready)
+	ev(2000*ms, 3, rollout.Ready)
+	ev(2300*ms, 0, rollout.Exited)
+	ev(2500*ms, 0, rollout.FallbackRemoved)
+	var results []load.Result
+	for i := range 300 {
+		at := time.Duration(i) * 10 * ms
+		results = append(results, load.Result{Intended: at, Done: at + ms, Replica: int32(i % 2), Outcome: load.OK, Status: 200})
+	}
+	return Summarize(Meta{}, results, events, nil)
+}
+
+// TestFallbackReport: the stretches each replica spent in the fallback
+// list, from its FallbackAdded and FallbackRemoved events, are in the
+// Summary, the JSON (to_seconds null while open), the table and the HTML
+// timeline (a marker at each join and each leave, at its time).
+func TestFallbackReport(t *testing.T) {
+	s := fallbackFixture()
+	want := [][]Span{
+		{{1000 * ms, 2500 * ms}},
+		{{1000 * ms, 1500 * ms}, {1700 * ms, Never}},
+		nil, nil,
+	}
+	for i, r := range s.Replicas {
+		if d := cmp.Diff(want[i], r.Fallback); d != "" {
+			t.Errorf("replica %d fallback (-want +got):\n%s", i, d)
+		}
+	}
+
+	var js bytes.Buffer
+	if err := WriteJSON(&js, s); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Replicas []struct {
+			Fallback []map[string]*float64 `json:"fallback"`
+		} `json:"replicas"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	f := func(v float64) *float64 { return &v }
+	wantJSON := [][]map[string]*float64{
+		{{"from_seconds": f(1), "to_seconds": f(2.5)}},
+		{{"from_seconds": f(1), "to_seconds": f(1.5)}, {"from_seconds": f(1.7), "to_seconds": nil}},
+		{}, {},
+	}
+	if d := cmp.Diff(wantJSON, []([]map[string]*float64){doc.Replicas[0].Fallback, doc.Replicas[1].Fallback, doc.Replicas[2].Fallback, doc.Replicas[3].Fallback}); d != "" {
+		t.Errorf("JSON fallback (-want +got):\n%s", d)
+	}
+
+	var tb bytes.Buffer
+	if err := WriteTable(&tb, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"replica 0 in the fallback list (terminating, serving): 1.000s to 2.500s\n",
+		"replica 1 in the fallback list (terminating, serving): 1.000s to 1.500s, 1.700s to -\n",
+	} {
+		if !strings.Contains(tb.String(), line) {
+			t.Errorf("table lacks %q:\n%s", line, tb.String())
+		}
+	}
+	if strings.Contains(tb.String(), "replica 2 in the fallback") {
+		t.Errorf("table lists replica 2 in the fallback list:\n%s", tb.String())
+	}
+
+	var hb bytes.Buffer
+	if err := WriteHTML(&hb, "delete-all", []Section{{Summary: s}}); err != nil {
+		t.Fatal(err)
+	}
+	page := hb.String()
+	area, err := plotArea([]byte(page[strings.Index(page, "<svg xmlns"):]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := float64(s.Timeline.Len()-1) * s.Timeline.Bucket.Seconds()
+	type mark struct {
+		class   string
+		replica string
+		at      float64 // seconds, from x
+	}
+	var got []mark
+	for _, m := range markerLine.FindAllStringSubmatch(page, -1) {
+		if !strings.HasPrefix(m[1], "fallback") {
+			continue
+		}
+		x, _ := strconv.ParseFloat(m[3], 64)
+		at := (x - area.left) / (area.right - area.left) * span
+		got = append(got, mark{m[1], m[2], float64(int(at*10+0.5)) / 10}) // to the 0.1 s
+	}
+	wantMarks := []mark{
+		{"fallback-added", "0", 1}, {"fallback-removed", "0", 2.5},
+		{"fallback-added", "1", 1}, {"fallback-removed", "1", 1.5}, {"fallback-added", "1", 1.7},
+	}
+	if d := cmp.Diff(wantMarks, got, cmp.AllowUnexported(mark{})); d != "" {
+		t.Errorf("fallback markers (-want +got):\n%s", d)
+	}
+	for _, title := range []string{"replica 0 (port 8080): joined fallback at 1.000s", "replica 0 (port 8080): left fallback at 2.500s"} {
+		if !strings.Contains(page, title) {
+			t.Errorf("page lacks %q", title)
 		}
 	}
 }

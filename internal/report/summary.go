@@ -58,6 +58,18 @@ type Replica struct {
 	Killed          bool          // the process got SIGKILL after the grace period
 	Sent            int           // requests whose connection reached this replica
 	Lost            int           // of those, the ones that were not OK
+
+	// Fallback is when the replica was in the fallback list (terminating
+	// but serving, used by the client only while no endpoint is ready;
+	// delete-all only), in order: it is what served, if anything, while
+	// the ready list was empty.
+	Fallback []Span
+}
+
+// Span is a stretch of a run; To is [Never] if it had not ended when the
+// run did.
+type Span struct {
+	From, To time.Duration
 }
 
 // Timeline counts requests per bucket of Intended send time, by outcome.
@@ -169,6 +181,7 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 		s.Replicas = slices.Clone(replicas)
 		for i := range s.Replicas {
 			s.Replicas[i].Sent, s.Replicas[i].Lost = 0, 0
+			s.Replicas[i].Fallback = slices.Clone(s.Replicas[i].Fallback)
 		}
 	} else {
 		s.Replicas = replicasFromEvents(events)
@@ -266,7 +279,8 @@ func newReplica(idx int32) Replica {
 }
 
 // replicasFromEvents builds one Replica per replica index seen in events,
-// taking the first event of each kind.
+// taking the first event of each kind, and every stretch in the fallback
+// list (from a FallbackAdded to the FallbackRemoved that follows it).
 func replicasFromEvents(events []rollout.Event) []Replica {
 	var out []Replica
 	byIndex := make(map[int32]int)
@@ -293,6 +307,14 @@ func replicasFromEvents(events []rollout.Event) []Replica {
 			first(&r.SIGTERM)
 		case rollout.EndpointRemoved:
 			first(&r.EndpointRemoved)
+		case rollout.FallbackAdded:
+			if n := len(r.Fallback); n == 0 || r.Fallback[n-1].To != Never {
+				r.Fallback = append(r.Fallback, Span{From: e.At, To: Never})
+			}
+		case rollout.FallbackRemoved:
+			if n := len(r.Fallback); n > 0 && r.Fallback[n-1].To == Never {
+				r.Fallback[n-1].To = e.At
+			}
 		case rollout.Killed:
 			r.Killed = true
 		case rollout.Exited:

@@ -93,6 +93,18 @@ func writeTable(b *bytes.Buffer, s Summary) {
 			code, yesNo(r.Killed), r.Sent, r.Lost)
 	}
 	tw.Flush() // into a bytes.Buffer: cannot fail
+	// Only a delete-all fills the fallback list; a line per replica that
+	// was in it says who could serve while no endpoint was ready.
+	for _, r := range s.Replicas {
+		if len(r.Fallback) == 0 {
+			continue
+		}
+		spans := make([]string, len(r.Fallback))
+		for i, f := range r.Fallback {
+			spans[i] = at(f.From) + " to " + at(f.To)
+		}
+		fmt.Fprintf(b, "replica %d in the fallback list (terminating, serving): %s\n", r.Index, strings.Join(spans, ", "))
+	}
 	if s.LostUnattributed > 0 {
 		fmt.Fprintf(b, "lost before reaching a replica: %d\n", s.LostUnattributed)
 	}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -205,5 +206,198 @@ func TestDeleteAllDeletionAtFirstSync(t *testing.T) {
 		if d := o.EndpointRemoved - o.Deleted; d < lag || d > lag+period/2 {
 			t.Errorf("replica %d removed %v after its deletion, want the first sync, %v later", o.Replica, d, lag)
 		}
+	}
+}
+
+// fallbackRun is a delete-all of 2 replicas of the test server (args) with
+// a kube-proxy lag and sync period; onEvent, if not nil, sees every event. Once Roll
+// returned, wait blocks until each old replica's last FallbackRemoved was
+// recorded (its exit reaches the client at a sync after Roll may return).
+type fallbackRun struct {
+	r    *Runner
+	gone [2]chan struct{} // closed at replica i's FallbackRemoved
+}
+
+const (
+	fbLag    = 100 * time.Millisecond
+	fbPeriod = time.Second
+)
+
+func startFallbackRun(t *testing.T, onEvent func(Event), args ...string) *fallbackRun {
+	t.Helper()
+	f := &fallbackRun{}
+	var once [2]sync.Once
+	for i := range f.gone {
+		f.gone[i] = make(chan struct{})
+	}
+	p := quick(args...)
+	p.Strategy = StrategyDeleteAll
+	p.Propagation = fbLag
+	p.SyncPeriod = fbPeriod
+	p.StopTimeout = 100 * time.Millisecond
+	p.OnEvent = func(ev Event) {
+		if ev.Kind == FallbackRemoved && ev.Replica < 2 {
+			once[ev.Replica].Do(func() { close(f.gone[ev.Replica]) })
+		}
+		if onEvent != nil {
+			onEvent(ev)
+		}
+	}
+	f.r = New(p, time.Time{})
+	t.Cleanup(f.r.Stop)
+	if err := f.r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fallbackRun) wait(t *testing.T) {
+	t.Helper()
+	for i, c := range f.gone {
+		select {
+		case <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no FallbackRemoved for replica %d within 10s; events: %v", i, f.r.Events())
+		}
+	}
+}
+
+// eventsOf returns replica's events of each kind, in order.
+func eventsOf(events []Event, replica int32) map[EventKind][]Event {
+	out := make(map[EventKind][]Event)
+	for _, ev := range events {
+		if ev.Replica == replica {
+			out[ev.Kind] = append(out[ev.Kind], ev)
+		}
+	}
+	return out
+}
+
+// checkFallbackAdded checks that each old replica joined the fallback list
+// once, at the sync that applied its deletion (the first after it, fbLag
+// later, where its EndpointRemoved is stamped too), and that the
+// replacements never did. It returns each old replica's events by kind.
+func checkFallbackAdded(t *testing.T, r *Runner) [2]map[EventKind][]Event {
+	t.Helper()
+	events := r.Events()
+	reps := r.Replicas()
+	var out [2]map[EventKind][]Event
+	for i := range 2 {
+		evs := eventsOf(events, int32(i))
+		out[i] = evs
+		fa, er := evs[FallbackAdded], evs[EndpointRemoved]
+		if len(fa) != 1 || len(er) != 1 {
+			t.Errorf("replica %d: %d FallbackAdded, %d EndpointRemoved; want 1 each", i, len(fa), len(er))
+			continue
+		}
+		if d := fa[0].At - reps[i].Deleted; d < fbLag || d > fbLag+fbPeriod/2 {
+			t.Errorf("replica %d joined the fallback %v after its deletion, want at the first sync, %v later", i, d, fbLag)
+		}
+		if d := fa[0].At - er[0].At; d < 0 || d > fbPeriod/2 {
+			t.Errorf("replica %d: FallbackAdded %v after its EndpointRemoved, want the same sync", i, d)
+		}
+	}
+	for _, rep := range reps[2:] {
+		evs := eventsOf(events, rep.Replica)
+		if n, m := len(evs[FallbackAdded]), len(evs[FallbackRemoved]); n+m != 0 {
+			t.Errorf("replacement %d: %d FallbackAdded, %d FallbackRemoved; want none (never deleted)", rep.Replica, n, m)
+		}
+	}
+	return out
+}
+
+// TestDeleteAllFallbackEventsExit: old replicas that keep serving until
+// they exit join the fallback list at their deletion's sync
+// (FallbackAdded) and leave it at the sync that applies their exit
+// (FallbackRemoved, lag to lag+period after Exited).
+func TestDeleteAllFallbackEventsExit(t *testing.T) {
+	f := startFallbackRun(t, nil, "-term-delay", "1500ms")
+	if err := f.r.Roll(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(t)
+	for i, evs := range checkFallbackAdded(t, f.r) {
+		fr, ex := evs[FallbackRemoved], evs[Exited]
+		if len(fr) != 1 || len(ex) != 1 {
+			t.Errorf("replica %d: %d FallbackRemoved, %d Exited; want 1 each", i, len(fr), len(ex))
+			continue
+		}
+		if d := fr[0].At - ex[0].At; d < fbLag || d > fbLag+fbPeriod+fbPeriod/2 {
+			t.Errorf("replica %d left the fallback %v after its exit, want at the sync that applied it (%v to %v later)", i, d, fbLag, fbLag+fbPeriod)
+		}
+	}
+}
+
+// TestDeleteAllFallbackEventsUnready: old replicas whose probe fails from
+// SIGTERM on leave the fallback list at the sync that applies the failed
+// probe, before they exit; their exit removes nothing more.
+func TestDeleteAllFallbackEventsUnready(t *testing.T) {
+	f := startFallbackRun(t, nil, "-term-delay", "1500ms", "-unready-on-term")
+	if err := f.r.Roll(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(t)
+	for i, evs := range checkFallbackAdded(t, f.r) {
+		fr, term, ex := evs[FallbackRemoved], evs[SIGTERM], evs[Exited]
+		if len(fr) != 1 || len(term) != 1 || len(ex) != 1 {
+			t.Errorf("replica %d: %d FallbackRemoved, %d SIGTERM, %d Exited; want 1 each", i, len(fr), len(term), len(ex))
+			continue
+		}
+		if fr[0].At < term[0].At+fbLag || fr[0].At > ex[0].At {
+			t.Errorf("replica %d left the fallback at %v, want between its SIGTERM (%v) plus the lag and its exit (%v)", i, fr[0].At, term[0].At, ex[0].At)
+		}
+	}
+}
+
+// TestDeleteAllFallbackEventsStop: Stop empties the fallback list (the run
+// is over), and records a FallbackRemoved for each replica still in it.
+func TestDeleteAllFallbackEventsStop(t *testing.T) {
+	joined := make(chan struct{}, 2)
+	f := startFallbackRun(t, func(ev Event) {
+		if ev.Kind == FallbackAdded {
+			joined <- struct{}{}
+		}
+	}, "-term-delay", "1m")
+	rolled := make(chan error, 1)
+	go func() { rolled <- f.r.Roll(context.Background(), nil) }()
+	for range 2 {
+		select {
+		case <-joined:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the old replicas did not join the fallback list within 10s; events: %v", f.r.Events())
+		}
+	}
+	f.r.Stop()
+	if err := <-rolled; !errors.Is(err, ErrStopped) {
+		t.Errorf("Roll: %v, want ErrStopped", err)
+	}
+	f.wait(t)
+	if got := f.r.Endpoints().fallbackList(); len(got) != 0 {
+		t.Errorf("fallback list after Stop: %v, want empty", got)
+	}
+	for i := range 2 {
+		evs := eventsOf(f.r.Events(), int32(i))
+		if n, m := len(evs[FallbackAdded]), len(evs[FallbackRemoved]); n != 1 || m != 1 {
+			t.Errorf("replica %d: %d FallbackAdded, %d FallbackRemoved; want 1 each", i, n, m)
+		}
+	}
+}
+
+// TestEventKindNames: every kind has its own name, so none reads "unknown"
+// in JSON.
+func TestEventKindNames(t *testing.T) {
+	seen := make(map[string]EventKind)
+	for k := range numEventKinds {
+		name := k.String()
+		if name == "unknown" || name == "" {
+			t.Errorf("kind %d: name %q", k, name)
+		}
+		if prev, dup := seen[name]; dup {
+			t.Errorf("kinds %d and %d share the name %q", prev, k, name)
+		}
+		seen[name] = k
+	}
+	if FallbackAdded.String() != "fallback_added" || FallbackRemoved.String() != "fallback_removed" {
+		t.Errorf("names %q, %q; want fallback_added, fallback_removed", FallbackAdded, FallbackRemoved)
 	}
 }

@@ -19,10 +19,12 @@ const (
 	Exited                           // the process exited (ExitCode, Killed set)
 	EndpointAdded                    // the addition reached the client (Endpoints)
 	AddressGone                      // the exited replica's address drops new connections (Plan.Teardown)
+	FallbackAdded                    // the replica joined the fallback list (terminating, serving: used only while no endpoint is ready), at a sync
+	FallbackRemoved                  // the replica left the fallback list (a failed probe or its exit reached the client at a sync, or the run stopped)
 	numEventKinds
 )
 
-var eventNames = [...]string{"started", "ready", "sigterm", "endpoint_removed", "killed", "exited", "endpoint_added", "address_gone"}
+var eventNames = [...]string{"started", "ready", "sigterm", "endpoint_removed", "killed", "exited", "endpoint_added", "address_gone", "fallback_added", "fallback_removed"}
 
 // String returns the stable name used in JSON.
 func (k EventKind) String() string {

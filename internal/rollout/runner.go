@@ -438,10 +438,15 @@ func (r *Runner) stop(graceful bool) {
 	r.mu.Unlock()
 	close(r.quit)
 	// The run is over: nothing is routed to a terminating replica any more.
-	r.eps.update(func(s *endpointSets) bool {
-		s.fallback = nil
-		return true
-	})
+	// Each removal is an event so that every FallbackAdded has its end.
+	r.mu.Lock()
+	procs := slices.Clone(r.procs)
+	r.mu.Unlock()
+	for _, p := range procs {
+		r.emit(p, FallbackRemoved, func(time.Time, *Event) bool {
+			return r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, false)
+		})
+	}
 	if graceful {
 		r.beginDelete(live, false)
 		for _, p := range live {
@@ -751,23 +756,30 @@ func (r *Runner) watchServing(p *proc) {
 }
 
 // setServing puts p's endpoint in the fallback list or takes it out,
-// unless its exit already reached the client or the Runner is stopping.
+// unless its exit already reached the client or the Runner is stopping,
+// and records FallbackAdded or FallbackRemoved if the list changed: it
+// runs at a sync, so the event is stamped when the client sees the change,
+// like EndpointRemoved.
 func (r *Runner) setServing(p *proc, serving bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if serving && (p.leftSlice || r.stopping) {
-		return
+	kind := FallbackRemoved
+	if serving {
+		kind = FallbackAdded
 	}
-	r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, serving)
+	r.emit(p, kind, func(time.Time, *Event) bool {
+		if serving && (p.leftSlice || r.stopping) {
+			return false
+		}
+		return r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, serving)
+	})
 }
 
 // leaveSlice applies p's exit: its endpoint leaves the EndpointSlice, and
-// so the fallback list.
+// so the fallback list (FallbackRemoved if it was in it).
 func (r *Runner) leaveSlice(p *proc) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p.leftSlice = true
-	r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, false)
+	r.emit(p, FallbackRemoved, func(time.Time, *Event) bool {
+		p.leftSlice = true
+		return r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, false)
+	})
 }
 
 func (r *Runner) removeEndpoint(p *proc) {
