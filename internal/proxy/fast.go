@@ -296,7 +296,8 @@ type fastConn struct {
 	seenGen uint32
 	seenAt  time.Time
 
-	ctx context.Context // its requests'
+	ctx  context.Context // its requests'
+	peek *peeker
 
 	mu  sync.Mutex
 	why int32 // set by interrupt, read and cleared by serve
@@ -353,7 +354,8 @@ func (c *fastConn) serve() {
 	bp := bufPool.Get().(*[]byte)
 	defer func() { putBuf(bp, *bp) }()
 	r := new(fastReq)
-	c.ctx = &clientCtx{Context: c.f.ctx, c: c.c}
+	c.peek = newPeeker(c.c)
+	c.ctx = &clientCtx{Context: c.f.ctx, peek: c.peek}
 	for {
 		ok, err := c.readHead(r)
 		if err != nil {
@@ -390,14 +392,14 @@ func (c *fastConn) serve() {
 // every request as net/http does.
 type clientCtx struct {
 	context.Context
-	c net.Conn
+	peek *peeker
 }
 
 func (x *clientCtx) Err() error {
 	if err := x.Context.Err(); err != nil {
 		return err
 	}
-	if peerClosed(x.c) {
+	if x.peek.peerClosed() {
 		return context.Canceled
 	}
 	return nil
@@ -476,7 +478,7 @@ func (c *fastConn) readHead(r *fastReq) (ok bool, err error) {
 		case whyDrain:
 			return false, nil
 		case whyIdle:
-			if br.Buffered() == 0 && !peerHasData(c.c) {
+			if br.Buffered() == 0 && !c.peek.hasData() {
 				return false, err
 			}
 		case whyHead:

@@ -20,6 +20,7 @@ type peeker struct {
 	rc     syscall.RawConn
 	fn     func(fd uintptr)
 	closed bool
+	data   bool // a byte from the peer waits
 	b      [1]byte
 }
 
@@ -31,6 +32,7 @@ func newPeeker(c net.Conn) *peeker {
 	p.fn = func(fd uintptr) {
 		n, _, err := syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		p.closed = (n == 0 && err == nil) || err == syscall.ECONNRESET
+		p.data = n > 0
 	}
 	return p
 }
@@ -50,23 +52,14 @@ func (p *peeker) peerClosed() bool {
 	return p.closed
 }
 
-// peerHasData reports whether bytes from the peer wait in c's receive
-// queue (Control, not Read: the connection's reader may be blocked).
-func peerHasData(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+// hasData reports whether bytes from the peer wait in the receive queue.
+func (p *peeker) hasData() bool {
+	if p.rc == nil {
 		return false
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	n := 0
-	_ = rc.Control(func(fd uintptr) {
-		var b [1]byte
-		n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	})
-	return n > 0
+	p.data = false
+	_ = p.rc.Control(p.fn)
+	return p.data
 }
 
 // sendAwait sends a request and reads the first bytes of its answer in one

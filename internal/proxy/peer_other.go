@@ -6,13 +6,13 @@ import "net"
 
 func peerClosed(net.Conn) bool { return false }
 
-func peerHasData(net.Conn) bool { return false }
-
 type peeker struct{}
 
 func newPeeker(net.Conn) *peeker { return &peeker{} }
 
 func (*peeker) peerClosed() bool { return false }
+
+func (*peeker) hasData() bool { return false }
 
 type sendAwait struct{}
 
