@@ -454,14 +454,14 @@ func (c *fastConn) readHead(r *fastReq) (ok bool, err error) {
 		if len(b) == fastHeadMax {
 			return false, nil
 		}
-		if len(b) == 0 {
+		// Only a wait needs the right state (the watcher's timeouts).
+		if st := c.state.Load(); len(b) == 0 && st != stateIdle {
 			c.setState(stateIdle)
+		} else if len(b) > 0 && st != stateHead {
+			c.setState(stateHead)
 		}
 		_, err := br.Peek(len(b) + 1)
 		if err == nil {
-			if len(b) == 0 {
-				c.setState(stateHead)
-			}
 			continue
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
