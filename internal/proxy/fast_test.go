@@ -46,6 +46,9 @@ func TestFastServesOrHandsOver(t *testing.T) {
 		{"two-hosts", "GET /j HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "GET", false, 400, ""},
 		{"many-fields", "GET /k HTTP/1.1\r\nHost: x\r\n" + many + "\r\n", "GET", false, 200, "GET /k 0"},
 		{"bad-field-name", "GET /l HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", "GET", false, 400, ""},
+		{"bad-escape", "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", "GET", false, 400, ""},
+		{"host-with-bad-byte", "GET /n HTTP/1.1\r\nHost: x<y\r\n\r\n", "GET", false, 400, ""},
+		{"good-escape", "GET /o%20p HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", "GET", true, 200, "GET /o p 0"},
 		{"upgrade", "GET /m HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", "GET", false, 200, "GET /m 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // span is a part of a request head: head[s:e].
@@ -84,6 +85,13 @@ func (r *fastReq) parse(head []byte, readyPath string) bool {
 	default:
 		r.isHead = false
 	}
+	// net/http refuses a target whose escapes do not decode: so does the
+	// fast path, by handing it over (the check allocates, so only then).
+	if bytes.IndexByte(r.b(r.target), '%') >= 0 {
+		if _, err := url.ParseRequestURI(string(r.b(r.target))); err != nil {
+			return false
+		}
+	}
 	if readyPath != "" {
 		path := r.b(r.target)
 		if q := bytes.IndexByte(path, '?'); q >= 0 {
@@ -122,7 +130,7 @@ func (r *fastReq) parse(head []byte, readyPath string) bool {
 		pos = end + 2
 		switch {
 		case asciiLowerEqualFold(name, "Host"):
-			if r.host.e != 0 || len(v) == 0 || hasSpaceOrCTL(string(v)) {
+			if r.host.e != 0 || len(v) == 0 || !validHost(v) {
 				return false
 			}
 			r.host, f.kind = f.value, kindSkip
@@ -213,6 +221,21 @@ func (r *fastReq) parse(head []byte, readyPath string) bool {
 }
 
 var crlf = []byte("\r\n")
+
+// validHost reports whether a Host value uses only the bytes net/http
+// accepts in one (RFC 3986 reg-name, IP literal and port: net/http's
+// httpguts.ValidHostHeader); the fast path hands the rest to net/http.
+func validHost(v []byte) bool {
+	for _, c := range v {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func trimLeftOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
