@@ -32,22 +32,75 @@ var outcomeColors = map[load.Outcome]string{
 	load.Other:     "#888888",
 }
 
-// A marker is one vertical line on the timeline.
+// A marker is one vertical line on the timeline. An Optional one is in
+// the legend only when the chart draws it: the fallback markers exist
+// only in a delete-all, and would puzzle a reader of a rolling chart.
 type markerStyle struct {
 	Class, Label, Color, Dash string
 	Width                     float64
+	Optional                  bool
 }
 
 var (
-	markSIGTERM = markerStyle{"marker sigterm", "SIGTERM", "#000000", "", 1.5}
-	markRemoved = markerStyle{"marker endpoint-removed", "endpoint removed", "#000000", "6 3", 1}
-	markExit    = markerStyle{"marker exit", "exit", "#555555", "2 2", 1.5}
-	markKilled  = markerStyle{"marker exit killed", "exit (SIGKILL)", "#c00000", "", 2.5}
+	markSIGTERM = markerStyle{"marker sigterm", "SIGTERM", "#000000", "", 1.5, false}
+	markRemoved = markerStyle{"marker endpoint-removed", "endpoint removed", "#000000", "6 3", 1, false}
+	markExit    = markerStyle{"marker exit", "exit", "#555555", "2 2", 1.5, false}
+	markKilled  = markerStyle{"marker exit killed", "exit (SIGKILL)", "#c00000", "", 2.5, false}
 	// The fallback list (delete-all): the replica serves only while no
 	// endpoint is ready; joining it is at the sync of the endpoint removal.
-	markFallbackIn  = markerStyle{"marker fallback-added", "joined fallback", "#1f8a70", "4 2", 2}
-	markFallbackOut = markerStyle{"marker fallback-removed", "left fallback", "#1f8a70", "1 2", 2}
+	markFallbackIn  = markerStyle{"marker fallback-added", "joined fallback", "#1f8a70", "4 2", 2, true}
+	markFallbackOut = markerStyle{"marker fallback-removed", "left fallback", "#1f8a70", "1 2", 2, true}
 )
+
+// A band shades the whole plot height over one of the Service's spans.
+type bandStyle struct {
+	Class, Label, Color string
+	Opacity             float64
+}
+
+var (
+	bandNoEndpoint   = bandStyle{"band no-endpoint", noEndpointLabel, "#c00000", 0.15}
+	bandFallbackOnly = bandStyle{"band fallback-only", fallbackOnlyLabel, "#1f8a70", 0.12}
+)
+
+// serviceBands pairs each of the Service's span lists with its style, in
+// legend order.
+func serviceBands(s Summary) []struct {
+	style bandStyle
+	spans []Span
+} {
+	return []struct {
+		style bandStyle
+		spans []Span
+	}{{bandFallbackOnly, s.FallbackOnly}, {bandNoEndpoint, s.NoEndpoint}}
+}
+
+// legend returns the marker styles and bands to explain under s's chart:
+// every marker that is not Optional, the Optional ones s has, and a band
+// only if s has such a span.
+func legend(s Summary) ([]markerStyle, []bandStyle) {
+	drawn := make(map[markerStyle]bool)
+	for _, r := range s.Replicas {
+		for _, m := range replicaMarkers(r) {
+			if m.t != Never {
+				drawn[m.style] = true
+			}
+		}
+	}
+	var marks []markerStyle
+	for _, m := range markerStyles {
+		if !m.Optional || drawn[m] {
+			marks = append(marks, m)
+		}
+	}
+	var bands []bandStyle
+	for _, b := range serviceBands(s) {
+		if len(b.spans) > 0 {
+			bands = append(bands, b.style)
+		}
+	}
+	return marks, bands
+}
 
 // markerStyles lists the markers in legend order.
 var markerStyles = []markerStyle{markSIGTERM, markRemoved, markFallbackIn, markFallbackOut, markExit, markKilled}
@@ -73,7 +126,8 @@ func replicaMarkers(r Replica) []marker {
 }
 
 // timelineSVG renders requests per bucket by outcome as a stacked area chart
-// (x = seconds since start, by Intended time) and draws, per replica, the
+// (x = seconds since start, by Intended time), shades the Service's spans
+// with no endpoint or only the fallback list, and draws, per replica, the
 // SIGTERM, endpoint removal, joining and leaving the fallback list and exit
 // as vertical lines over it. It returns "" when there is nothing to draw.
 //
@@ -112,6 +166,11 @@ func timelineSVG(s Summary) (string, error) {
 	for _, r := range s.Replicas {
 		for _, m := range replicaMarkers(r) {
 			last = max(last, m.t)
+		}
+	}
+	for _, b := range serviceBands(s) {
+		for _, sp := range b.spans {
+			last = max(last, sp.From, sp.To)
 		}
 	}
 	if last > time.Duration(n-1)*s.Timeline.Bucket {
@@ -161,6 +220,26 @@ func timelineSVG(s Summary) (string, error) {
 	}
 
 	var g bytes.Buffer
+	// The bands go under the markers; an open span runs to the chart's end.
+	var bands bytes.Buffer
+	for _, b := range serviceBands(s) {
+		for _, sp := range b.spans {
+			to := sp.To
+			if to == Never || to > span {
+				to = span
+			}
+			from := max(sp.From, 0)
+			if from >= to {
+				continue
+			}
+			fmt.Fprintf(&bands, `<rect class=%q x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="%g"><title>%s</title></rect>`,
+				b.style.Class, x(from), area.top, x(to)-x(from), area.bottom-area.top, b.style.Color, b.style.Opacity,
+				html.EscapeString(fmt.Sprintf("%s: %s to %s", b.style.Label, at(sp.From), at(sp.To))))
+		}
+	}
+	if bands.Len() > 0 {
+		fmt.Fprintf(&g, `<g class="bands">%s</g>`, bands.Bytes())
+	}
 	g.WriteString(`<g class="markers">`)
 	for _, r := range s.Replicas {
 		for _, m := range replicaMarkers(r) {

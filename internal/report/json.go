@@ -32,6 +32,8 @@ type jsonSummary struct {
 	LostUnattributed int                 `json:"lost_unattributed"`
 	Connections      int                 `json:"connections"`
 	Reconnects       int                 `json:"reconnects"`
+	NoEndpoint       []jsonSpan          `json:"no_endpoint"`
+	FallbackOnly     []jsonSpan          `json:"fallback_only"`
 	Timeline         jsonTimeline        `json:"timeline"`
 }
 
@@ -74,7 +76,8 @@ type jsonReplica struct {
 	Lost            int        `json:"lost"`
 }
 
-// jsonSpan is one stretch in the fallback list.
+// jsonSpan is one stretch of a run: a replica's in the fallback list, or
+// the Service's with no endpoint or only the fallback list.
 type jsonSpan struct {
 	From float64  `json:"from_seconds"`
 	To   *float64 `json:"to_seconds"`
@@ -126,6 +129,8 @@ func toJSON(s Summary) jsonSummary {
 		LostUnattributed: s.LostUnattributed,
 		Connections:      s.Connections,
 		Reconnects:       s.Reconnects,
+		NoEndpoint:       jsonSpans(s.NoEndpoint),
+		FallbackOnly:     jsonSpans(s.FallbackOnly),
 		Outcomes:         make(map[string]int),
 		Kinds:            make(map[string]jsonKind),
 		Timeline: jsonTimeline{
@@ -160,7 +165,6 @@ func toJSON(s Summary) jsonSummary {
 			Ready:           offset(r.Ready),
 			SIGTERM:         offset(r.SIGTERM),
 			EndpointRemoved: offset(r.EndpointRemoved),
-			Fallback:        make([]jsonSpan, 0, len(r.Fallback)),
 			Exit:            offset(r.Exit),
 			Drain:           offset(r.Drain),
 			Signal:          r.Signal,
@@ -168,9 +172,7 @@ func toJSON(s Summary) jsonSummary {
 			Sent:            r.Sent,
 			Lost:            r.Lost,
 		}
-		for _, f := range r.Fallback {
-			jr.Fallback = append(jr.Fallback, jsonSpan{From: seconds(f.From), To: offset(f.To)})
-		}
+		jr.Fallback = jsonSpans(r.Fallback)
 		if r.Exit != Never {
 			code := r.ExitCode
 			jr.ExitCode = &code
@@ -178,6 +180,15 @@ func toJSON(s Summary) jsonSummary {
 		j.Replicas = append(j.Replicas, jr)
 	}
 	return j
+}
+
+// jsonSpans converts spans, [] (not null) for none.
+func jsonSpans(spans []Span) []jsonSpan {
+	out := make([]jsonSpan, 0, len(spans))
+	for _, f := range spans {
+		out = append(out, jsonSpan{From: seconds(f.From), To: offset(f.To)})
+	}
+	return out
 }
 
 // WriteJSON writes s as one JSON object on one line followed by a newline

@@ -623,3 +623,285 @@ func TestFallbackReport(t *testing.T) {
 		}
 	}
 }
+
+// steadyLoad is 100 requests/s from 0 to until, each done 1 ms after its
+// intended time, all OK (the report's end of the load is the last Done).
+func steadyLoad(until time.Duration) []load.Result {
+	var results []load.Result
+	for at := time.Duration(0); at < until; at += 10 * ms {
+		results = append(results, load.Result{Intended: at, Sent: at, Done: at + ms, Replica: 0, Outcome: load.OK, Status: 200})
+	}
+	return results
+}
+
+// deleteAllEvents is a delete-all of replicas 0 and 1 timed like
+// --ready=until-drain --ready-delay 3s: both are deleted at 1.0 s and join
+// the fallback list at the deletion's sync (1.132 s), their failed probes
+// take them out at the next sync (2.133 s), the replacements 2 and 3 are
+// ready at 4.0 s and added at the sync after (4.13 s). Then, after the load
+// (which ends at 5.0 s), Stop removes 2 and 3 at 5.2 s.
+func deleteAllEvents() []rollout.Event {
+	var events []rollout.Event
+	ev := func(at time.Duration, r int32, k rollout.EventKind) {
+		events = append(events, rollout.Event{At: at, Replica: r, Kind: k, Port: 8080 + int(r)})
+	}
+	for r := range int32(2) {
+		ev(10*ms, r, rollout.Started)
+		ev(40*ms, r, rollout.Ready)
+		ev(40*ms, r, rollout.EndpointAdded)
+	}
+	ev(1000*ms, 2, rollout.Started)
+	ev(1000*ms, 3, rollout.Started)
+	ev(1000*ms, 0, rollout.SIGTERM)
+	ev(1000*ms, 1, rollout.SIGTERM)
+	// One sync applies the change in order, per replica: removal, then fallback.
+	ev(1132*ms, 0, rollout.EndpointRemoved)
+	ev(1132*ms, 0, rollout.FallbackAdded)
+	ev(1132*ms, 1, rollout.EndpointRemoved)
+	ev(1132*ms, 1, rollout.FallbackAdded)
+	ev(2133*ms, 0, rollout.FallbackRemoved)
+	ev(2133*ms, 1, rollout.FallbackRemoved)
+	ev(2500*ms, 0, rollout.Exited)
+	ev(2510*ms, 1, rollout.Exited)
+	ev(4000*ms, 2, rollout.Ready)
+	ev(4000*ms, 3, rollout.Ready)
+	ev(4130*ms, 2, rollout.EndpointAdded)
+	ev(4130*ms, 3, rollout.EndpointAdded)
+	ev(5200*ms, 2, rollout.EndpointRemoved) // Stop, after the load
+	ev(5200*ms, 3, rollout.EndpointRemoved)
+	return events
+}
+
+// rollingEvents is a rolling update of replicas 0 and 1 (added at 0.04 s
+// and 0.3 s) by 2 and 3: each replacement's addition and the old
+// replica's removal reach the client at one sync, the addition first, so
+// the ready list is never empty. Stop removes 2 and 3 after the load (5 s).
+func rollingEvents() []rollout.Event {
+	var events []rollout.Event
+	ev := func(at time.Duration, r int32, k rollout.EventKind) {
+		events = append(events, rollout.Event{At: at, Replica: r, Kind: k, Port: 8080 + int(r)})
+	}
+	ev(40*ms, 0, rollout.EndpointAdded)
+	ev(300*ms, 1, rollout.EndpointAdded)
+	ev(1000*ms, 2, rollout.Started)
+	ev(1300*ms, 2, rollout.Ready)
+	ev(1300*ms, 0, rollout.SIGTERM)
+	ev(1400*ms, 2, rollout.EndpointAdded)
+	ev(1400*ms, 0, rollout.EndpointRemoved)
+	ev(1800*ms, 0, rollout.Exited)
+	ev(2000*ms, 3, rollout.Started)
+	ev(2300*ms, 3, rollout.Ready)
+	ev(2300*ms, 1, rollout.SIGTERM)
+	ev(2400*ms, 3, rollout.EndpointAdded)
+	ev(2400*ms, 1, rollout.EndpointRemoved)
+	ev(2800*ms, 1, rollout.Exited)
+	ev(5200*ms, 2, rollout.EndpointRemoved) // Stop, after the load
+	ev(5200*ms, 3, rollout.EndpointRemoved)
+	return events
+}
+
+// TestServiceSpansDeleteAll: a delete-all timed like --ready=until-drain
+// has the Service served only from the fallback list from the deletion's
+// sync (1.132 s) to the sync of the failed probes (2.133 s), then no
+// endpoint until the replacements are added (4.13 s); Stop's removals
+// after the load add nothing. They are in the Summary, the JSON, one table
+// line each, and shaded bands in the timeline with a legend entry each.
+func TestServiceSpansDeleteAll(t *testing.T) {
+	s := Summarize(Meta{}, steadyLoad(5*time.Second), deleteAllEvents(), nil)
+	if d := cmp.Diff([]Span{{2133 * ms, 4130 * ms}}, s.NoEndpoint); d != "" {
+		t.Errorf("NoEndpoint (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]Span{{1132 * ms, 2133 * ms}}, s.FallbackOnly); d != "" {
+		t.Errorf("FallbackOnly (-want +got):\n%s", d)
+	}
+
+	var js bytes.Buffer
+	if err := WriteJSON(&js, s); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"no_endpoint":   `[{"from_seconds":2.133,"to_seconds":4.13}]`,
+		"fallback_only": `[{"from_seconds":1.132,"to_seconds":2.133}]`,
+	} {
+		if got := string(doc[key]); got != want {
+			t.Errorf("JSON %s = %s, want %s", key, got, want)
+		}
+	}
+
+	var tb bytes.Buffer
+	if err := WriteTable(&tb, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"\nno endpoint (connections rejected): 2.133s to 4.130s\n",
+		"\nserved only by terminating replicas (fallback): 1.132s to 2.133s\n",
+	} {
+		if n := strings.Count(tb.String(), line); n != 1 {
+			t.Errorf("table has %q %d times, want once:\n%s", line, n, tb.String())
+		}
+	}
+
+	var hb bytes.Buffer
+	if err := WriteHTML(&hb, "delete-all", []Section{{Summary: s}}); err != nil {
+		t.Fatal(err)
+	}
+	page := hb.String()
+	area, err := plotArea([]byte(page[strings.Index(page, "<svg xmlns"):]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := float64(s.Timeline.Len()-1) * s.Timeline.Bucket.Seconds()
+	type band struct {
+		class    string
+		from, to float64 // seconds, from x and width, to the 0.01 s
+		full     bool    // the plot's whole height
+		title    string
+	}
+	round := func(v float64) float64 { return float64(int(v*100+0.5)) / 100 }
+	var got []band
+	for _, m := range bandRect.FindAllStringSubmatch(page, -1) {
+		x, _ := strconv.ParseFloat(m[2], 64)
+		y, _ := strconv.ParseFloat(m[3], 64)
+		w, _ := strconv.ParseFloat(m[4], 64)
+		h, _ := strconv.ParseFloat(m[5], 64)
+		from := (x - area.left) / (area.right - area.left) * span
+		to := (x + w - area.left) / (area.right - area.left) * span
+		got = append(got, band{m[1], round(from), round(to), y == area.top && y+h == area.bottom, m[6]})
+	}
+	want := []band{
+		{"fallback-only", 1.13, 2.13, true, "served only by terminating replicas (fallback): 1.132s to 2.133s"},
+		{"no-endpoint", 2.13, 4.13, true, "no endpoint (connections rejected): 2.133s to 4.130s"},
+	}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(band{})); d != "" {
+		t.Errorf("bands (-want +got):\n%s", d)
+	}
+	legend := page[strings.Index(page, `<figcaption class="legend">`):]
+	for _, entry := range []string{
+		`<span class="band fallback-only">`, `<span class="band no-endpoint">`, "joined fallback</span>", "left fallback</span>",
+	} {
+		if !strings.Contains(legend, entry) {
+			t.Errorf("legend lacks %q", entry)
+		}
+	}
+}
+
+var bandRect = regexp.MustCompile(`<rect class="band ([a-z-]+)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"[^>]*><title>([^<]*)</title>`)
+
+// TestServiceSpansRolling: in a rolling update the ready list never
+// empties, so there is no span, not before the first addition (the load
+// starts before replica 1's, and before replica 0's), not at Stop after
+// the load; the JSON has empty arrays, the table and the timeline have no
+// such line, band or legend entry, and no fallback legend entry either.
+func TestServiceSpansRolling(t *testing.T) {
+	s := Summarize(Meta{}, steadyLoad(5*time.Second), rollingEvents(), nil)
+	if s.NoEndpoint != nil || s.FallbackOnly != nil {
+		t.Errorf("NoEndpoint %v, FallbackOnly %v; want none", s.NoEndpoint, s.FallbackOnly)
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"no_endpoint":[]`, `"fallback_only":[]`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	var tb, hb bytes.Buffer
+	if err := WriteTable(&tb, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&hb, "rolling", []Section{{Summary: s}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, unwanted := range []string{noEndpointLabel, fallbackOnlyLabel} {
+		if strings.Contains(tb.String(), unwanted) {
+			t.Errorf("table has %q:\n%s", unwanted, tb.String())
+		}
+	}
+	page := hb.String()
+	if !strings.Contains(page, "SIGTERM</span>") {
+		t.Fatal("no legend in the page")
+	}
+	for _, unwanted := range []string{`class="band`, "joined fallback", "left fallback", noEndpointLabel, fallbackOnlyLabel} {
+		if strings.Contains(page, unwanted) {
+			t.Errorf("rolling page has %q", unwanted)
+		}
+	}
+}
+
+// TestServiceSpansEnd: the clock stops at the load's last result. Stop's
+// removals after it are not an outage; a span still open when the load
+// ends has no end (To Never, JSON null, table "-"); without a load there
+// is nothing to measure.
+func TestServiceSpansEnd(t *testing.T) {
+	events := deleteAllEvents()
+	// The load ends at 3.0 s, while nothing is ready: the span is open.
+	s := Summarize(Meta{}, steadyLoad(3*time.Second), events, nil)
+	if d := cmp.Diff([]Span{{2133 * ms, Never}}, s.NoEndpoint); d != "" {
+		t.Errorf("load ending at 3 s: NoEndpoint (-want +got):\n%s", d)
+	}
+	var js, tb bytes.Buffer
+	if err := WriteJSON(&js, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(&tb, s); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"no_endpoint":[{"from_seconds":2.133,"to_seconds":null}]`; !strings.Contains(js.String(), want) {
+		t.Errorf("JSON lacks %s", want)
+	}
+	if want := "no endpoint (connections rejected): 2.133s to -\n"; !strings.Contains(tb.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, tb.String())
+	}
+
+	// The load ends at 5.0 s; Stop removes every endpoint at 5.2 s, and
+	// the load lasting until 5.3 s would make that an outage.
+	for _, tc := range []struct {
+		until time.Duration
+		want  []Span
+	}{
+		{5 * time.Second, []Span{{2133 * ms, 4130 * ms}}},
+		{5300 * ms, []Span{{2133 * ms, 4130 * ms}, {5200 * ms, Never}}},
+	} {
+		s := Summarize(Meta{}, steadyLoad(tc.until), events, nil)
+		if d := cmp.Diff(tc.want, s.NoEndpoint); d != "" {
+			t.Errorf("load until %v: NoEndpoint (-want +got):\n%s", tc.until, d)
+		}
+	}
+
+	if s := Summarize(Meta{}, nil, events, nil); s.NoEndpoint != nil || s.FallbackOnly != nil {
+		t.Errorf("no load: NoEndpoint %v, FallbackOnly %v; want none", s.NoEndpoint, s.FallbackOnly)
+	}
+}
+
+// TestServiceSpansOneInstant: changes stamped with one time leave no span
+// of zero length between them. With one replica, its removal and its
+// joining the fallback list at 1.132 s are no outage; its leaving the
+// fallback list and rejoining it at 2.0 s do not split the fallback-only
+// span, nor its leaving and another replica's rejoining at 2.5 s.
+func TestServiceSpansOneInstant(t *testing.T) {
+	var events []rollout.Event
+	ev := func(at time.Duration, r int32, k rollout.EventKind) {
+		events = append(events, rollout.Event{At: at, Replica: r, Kind: k})
+	}
+	ev(40*ms, 0, rollout.EndpointAdded)
+	ev(1132*ms, 0, rollout.EndpointRemoved)
+	ev(1132*ms, 0, rollout.FallbackAdded)
+	ev(2000*ms, 0, rollout.FallbackRemoved)
+	ev(2000*ms, 0, rollout.FallbackAdded)
+	ev(2500*ms, 0, rollout.FallbackRemoved)
+	ev(2500*ms, 1, rollout.FallbackAdded)
+	ev(3000*ms, 1, rollout.FallbackRemoved)
+	ev(4130*ms, 2, rollout.EndpointAdded)
+	s := Summarize(Meta{}, steadyLoad(5*time.Second), events, nil)
+	if d := cmp.Diff([]Span{{3000 * ms, 4130 * ms}}, s.NoEndpoint); d != "" {
+		t.Errorf("NoEndpoint (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]Span{{1132 * ms, 3000 * ms}}, s.FallbackOnly); d != "" {
+		t.Errorf("FallbackOnly (-want +got):\n%s", d)
+	}
+}

@@ -109,6 +109,16 @@ type Summary struct {
 	Connections int // distinct client connections
 	Reconnects  int // steady requests that opened a connection at or after the first SIGTERM
 
+	// NoEndpoint is when the Service had no endpoint to route to (neither
+	// a ready one nor one in the fallback list): the client's connections
+	// were rejected. FallbackOnly is when no endpoint was ready but the
+	// fallback list was not empty: only terminating replicas served. Both
+	// are from the endpoint events as applied to the client, from the
+	// first endpoint added to the end of the load, in order; see
+	// [serviceSpans].
+	NoEndpoint   []Span
+	FallbackOnly []Span
+
 	Timeline Timeline
 }
 
@@ -258,6 +268,11 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 		}
 	}
 	s.Lost = s.Sent - s.OK
+	loadEnd := Never
+	for _, r := range results {
+		loadEnd = max(loadEnd, r.Done)
+	}
+	s.NoEndpoint, s.FallbackOnly = serviceSpans(events, loadEnd)
 	s.Connections = len(conns)
 	s.Latency = NewPercentiles(latencies)
 	slices.SortStableFunc(s.Replicas, func(a, b Replica) int { return cmp.Compare(a.Index, b.Index) })
@@ -332,4 +347,85 @@ func replicasFromEvents(events []rollout.Event) []Replica {
 		}
 	}
 	return out
+}
+
+// Service states, from the client's endpoint lists.
+const (
+	served       = iota // some endpoint is ready
+	fallbackOnly        // none is ready; the fallback list is not
+	noEndpoint          // both lists are empty: connections are rejected
+)
+
+// serviceSpans replays the endpoint events (EndpointAdded, EndpointRemoved,
+// FallbackAdded, FallbackRemoved: each stamped when the client saw the
+// change) and returns when both lists were empty and when only the
+// fallback list was not.
+//
+// The clock starts at the first EndpointAdded, since before it the Service
+// is still being set up, and stops at end, the load's last result: the
+// run's teardown (Stop empties every list) comes after it and is not an
+// outage anyone was exposed to. A span still open at end has To [Never].
+// Without a load (end Never) there is nothing to measure against: none.
+// A span of zero length (two changes with one time stamp, as synthetic
+// events have) is dropped.
+func serviceSpans(events []rollout.Event, end time.Duration) (none, fallback []Span) {
+	if end == Never {
+		return nil, nil
+	}
+	// Stable: changes applied at one sync keep their order.
+	events = slices.Clone(events)
+	slices.SortStableFunc(events, func(a, b rollout.Event) int { return cmp.Compare(a.At, b.At) })
+	ready := make(map[int32]bool)
+	fb := make(map[int32]bool)
+	started := false
+	state := served
+	var spans [3][]Span
+	for _, e := range events {
+		if e.At > end {
+			break
+		}
+		switch e.Kind {
+		case rollout.EndpointAdded:
+			ready[e.Replica] = true
+			started = true
+		case rollout.EndpointRemoved:
+			delete(ready, e.Replica)
+		case rollout.FallbackAdded:
+			fb[e.Replica] = true
+		case rollout.FallbackRemoved:
+			delete(fb, e.Replica)
+		default:
+			continue
+		}
+		if !started {
+			continue
+		}
+		next := served
+		switch {
+		case len(ready) > 0:
+		case len(fb) > 0:
+			next = fallbackOnly
+		default:
+			next = noEndpoint
+		}
+		if next == state {
+			continue
+		}
+		// Close the state's open span (dropping it if no time passed),
+		// and open next's, or reopen the one that ended at this instant.
+		if l := spans[state]; len(l) > 0 {
+			if l[len(l)-1].From == e.At {
+				spans[state] = l[:len(l)-1]
+			} else {
+				l[len(l)-1].To = e.At
+			}
+		}
+		if l := spans[next]; len(l) > 0 && l[len(l)-1].To == e.At {
+			l[len(l)-1].To = Never
+		} else {
+			spans[next] = append(spans[next], Span{From: e.At, To: Never})
+		}
+		state = next
+	}
+	return spans[noEndpoint], spans[fallbackOnly]
 }

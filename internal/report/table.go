@@ -26,7 +26,9 @@ var hardCases = []struct {
 }
 
 // WriteTable writes a human summary of s: totals, outcomes, the hard cases
-// survived, latency percentiles, one line per replica and a verdict line
+// survived, latency percentiles, one line per replica, a line per replica
+// that was in the fallback list, a line each for the Service's spans with
+// no endpoint and with only the fallback list (if any), and a verdict line
 // ("verdict: 0 lost" or "verdict: LOST 37 requests"). The output is
 // deterministic; it is written with a single Write whose error is returned.
 func WriteTable(w io.Writer, s Summary) error {
@@ -99,16 +101,35 @@ func writeTable(b *bytes.Buffer, s Summary) {
 		if len(r.Fallback) == 0 {
 			continue
 		}
-		spans := make([]string, len(r.Fallback))
-		for i, f := range r.Fallback {
-			spans[i] = at(f.From) + " to " + at(f.To)
-		}
-		fmt.Fprintf(b, "replica %d in the fallback list (terminating, serving): %s\n", r.Index, strings.Join(spans, ", "))
+		fmt.Fprintf(b, "replica %d in the fallback list (terminating, serving): %s\n", r.Index, spanList(r.Fallback))
+	}
+	// The Service as a whole: only a delete-all (or a replica dying on its
+	// own) leaves it without a ready endpoint.
+	if len(s.NoEndpoint) > 0 {
+		fmt.Fprintf(b, "%s: %s\n", noEndpointLabel, spanList(s.NoEndpoint))
+	}
+	if len(s.FallbackOnly) > 0 {
+		fmt.Fprintf(b, "%s: %s\n", fallbackOnlyLabel, spanList(s.FallbackOnly))
 	}
 	if s.LostUnattributed > 0 {
 		fmt.Fprintf(b, "lost before reaching a replica: %d\n", s.LostUnattributed)
 	}
 	fmt.Fprintf(b, "\nverdict: %s\n", verdictLine(s))
+}
+
+// The labels of the Service's spans, in the table and the timeline.
+const (
+	noEndpointLabel   = "no endpoint (connections rejected)"
+	fallbackOnlyLabel = "served only by terminating replicas (fallback)"
+)
+
+// spanList formats spans as "FROM to TO, ...", TO "-" for an open one.
+func spanList(spans []Span) string {
+	parts := make([]string, len(spans))
+	for i, f := range spans {
+		parts[i] = at(f.From) + " to " + at(f.To)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func metaLine(m Meta) string {

@@ -180,6 +180,8 @@ func bound(p rollout.Plan) time.Duration {
 
 // measured drops the end of the replicas that were still running when the
 // load ended: stopping them is cleanup, not part of the rollout measured.
+// A replacement's start, readiness and endpoint addition stay: the report
+// needs the addition to tell when the Service had a ready endpoint again.
 func measured(events []rollout.Event, reps []rollout.ReplicaReport) []rollout.Event {
 	rolled := map[int32]bool{}
 	for _, r := range reps {
@@ -187,10 +189,10 @@ func measured(events []rollout.Event, reps []rollout.ReplicaReport) []rollout.Ev
 	}
 	out := events[:0:0]
 	for _, e := range events {
-		if !rolled[e.Replica] && e.Kind != rollout.Started && e.Kind != rollout.Ready {
-			continue
+		switch {
+		case rolled[e.Replica], e.Kind == rollout.Started, e.Kind == rollout.Ready, e.Kind == rollout.EndpointAdded:
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 	return out
 }
