@@ -83,6 +83,7 @@ type summary struct {
 	Lost     int            `json:"lost"`
 	Outcomes map[string]int `json:"outcomes"`
 	Replicas []struct {
+		Ready        *float64 `json:"ready_seconds"`
 		DrainSeconds *float64 `json:"drain_seconds"`
 		ExitCode     *int     `json:"exit_code"`
 		Killed       bool     `json:"killed"`
@@ -115,9 +116,39 @@ func parseSummary(t *testing.T, out, stderr string, code int) summary {
 }
 
 func TestDrainModeLosesNothing(t *testing.T) {
-	s, code := testMode(t, "drain")
+	resFile := filepath.Join(t.TempDir(), "results.jsonl")
+	s, code := testMode(t, "drain", "--results", resFile)
 	if s.Lost != 0 || code != 0 {
 		t.Errorf("drain mode lost %d (%v), exit %d", s.Lost, s.Outcomes, code)
+	}
+	// One origin for results and events (docs/report-schema.md): the load
+	// starts once the first replicas are ready, so no request was sent
+	// before the first replica became ready (with the load's own origin,
+	// the first was sent at about 0).
+	firstReady := -1.0
+	for _, r := range s.Replicas {
+		if r.Ready != nil && (firstReady < 0 || *r.Ready < firstReady) {
+			firstReady = *r.Ready
+		}
+	}
+	b, err := os.ReadFile(resFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := int64(-1)
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		var r struct {
+			Sent int64 `json:"sent_ns"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("results line %q: %v", line, err)
+		}
+		if first < 0 || r.Sent < first {
+			first = r.Sent
+		}
+	}
+	if firstReady <= 0 || float64(first)/1e9 < firstReady {
+		t.Errorf("first request sent at %.4fs, before a replica was ready (%.4fs): results and events do not share an origin", float64(first)/1e9, firstReady)
 	}
 	for _, k := range []string{"idle", "halfsent", "slowbody"} {
 		if s.Kinds[k].Sent == 0 {

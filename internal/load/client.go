@@ -34,8 +34,9 @@ type Client struct {
 	cfg    Config // with defaults applied
 	target Target
 
-	mu  sync.Mutex
-	cur *run // the run in progress, nil between runs
+	mu     sync.Mutex
+	cur    *run      // the run in progress, nil between runs
+	origin time.Time // the start of the last Run
 
 	prog progress
 }
@@ -108,6 +109,7 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		return nil, ErrRunning
 	}
 	c.cur = r
+	c.origin = r.start
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -152,6 +154,14 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		return 0
 	})
 	return out, ctx.Err()
+}
+
+// Origin returns the moment the last [Client.Run] began: its Results'
+// Intended, Sent and Done times count from it. Zero before any Run.
+func (c *Client) Origin() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.origin
 }
 
 // Finish ends the current run's schedule now: requests whose intended time

@@ -143,6 +143,9 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	}
 	<-loadDone
 	r.Stop()
+	// Events count from t0, the load's Results from the client's own
+	// start, after the replicas became ready: one origin for the report.
+	alignResults(results, client, t0)
 	run := Run{
 		Start:    t0,
 		Duration: time.Since(t0),
@@ -195,6 +198,20 @@ func measured(events []rollout.Event, reps []rollout.ReplicaReport) []rollout.Ev
 		}
 	}
 	return out
+}
+
+// alignResults makes results, timed from client's Run, count from t0
+// instead, the origin of the run's events and report.
+func alignResults(results []load.Result, client *load.Client, t0 time.Time) {
+	shift := client.Origin().Sub(t0)
+	if shift <= 0 {
+		return
+	}
+	for i := range results {
+		results[i].Intended += shift
+		results[i].Sent += shift
+		results[i].Done += shift
+	}
 }
 
 func progress(stop, loadDone <-chan struct{}, t0 time.Time, c *load.Client, r *rollout.Runner, out func(string)) {

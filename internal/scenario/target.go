@@ -165,6 +165,7 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 		}
 	}
 	<-loadDone
+	alignResults(run.Results, client, t0)
 	close(stopProgress)
 	<-progressDone
 	run.Duration = time.Since(t0)
