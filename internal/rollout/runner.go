@@ -708,10 +708,13 @@ func (r *Runner) markDeleted(ps []*proc, fallback bool) (apply func()) {
 	r.mu.Unlock()
 	return func() {
 		for _, p := range del {
-			r.removeEndpoint(p)
+			// Into the fallback list first: the other order lets the
+			// client see both lists empty for an instant (one replica),
+			// which kube-proxy, applying one sync at once, never shows.
 			if fallback {
 				r.setServing(p, true)
 			}
+			r.removeEndpoint(p)
 		}
 	}
 }
