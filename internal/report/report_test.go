@@ -473,15 +473,7 @@ func TestHTMLLongRun(t *testing.T) {
 		)
 	}
 	s := Summarize(Meta{}, results, events, nil)
-	var b bytes.Buffer
-	if err := WriteHTML(&b, "long", []Section{{Name: "long", Summary: s}}); err != nil {
-		t.Fatal(err)
-	}
-	page := b.String()
-	area, err := plotArea([]byte(page[strings.Index(page, "<svg xmlns"):]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	page, area := renderChart(t, "long", Section{Name: "long", Summary: s})
 	marks := markerLine.FindAllStringSubmatch(page, -1)
 	if len(marks) != 12 {
 		t.Fatalf("%d markers, want 12", len(marks))
@@ -586,15 +578,7 @@ func TestFallbackReport(t *testing.T) {
 		t.Errorf("table lists replica 2 in the fallback list:\n%s", tb.String())
 	}
 
-	var hb bytes.Buffer
-	if err := WriteHTML(&hb, "delete-all", []Section{{Summary: s}}); err != nil {
-		t.Fatal(err)
-	}
-	page := hb.String()
-	area, err := plotArea([]byte(page[strings.Index(page, "<svg xmlns"):]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	page, area := renderChart(t, "delete-all", Section{Summary: s})
 	span := float64(s.Timeline.Len()-1) * s.Timeline.Bucket.Seconds()
 	type mark struct {
 		class   string
@@ -745,15 +729,7 @@ func TestServiceSpansDeleteAll(t *testing.T) {
 		}
 	}
 
-	var hb bytes.Buffer
-	if err := WriteHTML(&hb, "delete-all", []Section{{Summary: s}}); err != nil {
-		t.Fatal(err)
-	}
-	page := hb.String()
-	area, err := plotArea([]byte(page[strings.Index(page, "<svg xmlns"):]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	page, area := renderChart(t, "delete-all", Section{Summary: s})
 	span := float64(s.Timeline.Len()-1) * s.Timeline.Bucket.Seconds()
 	type band struct {
 		class    string
@@ -904,4 +880,20 @@ func TestServiceSpansOneInstant(t *testing.T) {
 	if d := cmp.Diff([]Span{{1132 * ms, 3000 * ms}}, s.FallbackOnly); d != "" {
 		t.Errorf("FallbackOnly (-want +got):\n%s", d)
 	}
+}
+
+// renderChart writes sec as a one-section page and returns the page and
+// its first chart's plot area.
+func renderChart(t *testing.T, title string, sec Section) (string, box) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteHTML(&b, title, []Section{sec}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	area, err := plotArea([]byte(page[strings.Index(page, "<svg xmlns"):]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page, area
 }
