@@ -185,3 +185,15 @@ func unwrap(c net.Conn) (*trackedConn, *tls.Conn) {
 	}
 	return nil, nil
 }
+
+// linger counts one awaitPeerFin goroutine, unless the drain has stopped
+// waiting for them (then the connection is simply left to net/http).
+func (d *Drainer) linger() bool {
+	d.lingerMu.Lock()
+	defer d.lingerMu.Unlock()
+	if d.lingerEnd {
+		return false
+	}
+	d.lingering.Add(1)
+	return true
+}
