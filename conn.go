@@ -16,7 +16,7 @@ const (
 	closedByPeer      = iota // the client closed, or net/http closed after "Connection: close"
 	closedIdle               // the idle policy closed it
 	closedForced             // the deadline or a second signal closed it
-	closedIdleTimeout        // the keep-alive idle timeout closed it (steady state)
+	closedIdleTimeout        // the caller's IdleTimeout closed it (steady state)
 	numCloseReasons
 )
 

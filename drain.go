@@ -21,9 +21,10 @@ const (
 	// kube-proxy on every node to drop the endpoint after the pod is deleted
 	// (about 1 s measured on one node; several on busy clusters).
 	DefaultKubernetesDelay = 5 * time.Second
-	// DefaultKeepAlive is the keep-alive timeout advertised and enforced
-	// when neither Options.KeepAlive nor http.Server.IdleTimeout is set. It
-	// is Node.js's server default.
+	// DefaultKeepAlive is the keep-alive timeout advertised (and used by
+	// IdleKeepAlive during a drain) when neither Options.KeepAlive nor
+	// http.Server.IdleTimeout is set. It is Node.js's server default. It is
+	// not enforced while serving: see Options.KeepAlive.
 	DefaultKeepAlive = 5 * time.Second
 	// DefaultDeadline is how long after the drain began in-flight handlers'
 	// contexts are cancelled. With DefaultForceAfter it ends every drain
@@ -41,8 +42,8 @@ var (
 	// open, or holds ([Drainer.Hold]) outstanding, at [Options.Deadline] and
 	// their contexts had to be cancelled.
 	ErrDeadline = errors.New("drain: deadline reached before connections drained")
-	// ErrForced is returned by [Drainer.Run] when a second signal or
-	// [Drainer.Stop] call, or [Options.ForceAfter], closed connections that
+	// ErrForced is returned by [Drainer.Run] when a second signal, a second
+	// [Drainer.Stop] call, or [Options.ForceAfter] closed connections that
 	// were still in use or gave up on outstanding holds ([Drainer.Hold]).
 	ErrForced = errors.New("drain: forced to close connections still in use")
 	// ErrRunOnce is returned by a second call to [Drainer.Run].
@@ -78,11 +79,16 @@ type Options struct {
 	// [IdlePolicy]. The zero value is IdleKeepAlive.
 	Idle IdlePolicy
 
-	// KeepAlive is the keep-alive timeout: advertised on the first HTTP/1.1
-	// response of each connection as "Keep-Alive: timeout=N", used as http.Server.IdleTimeout
-	// when that is zero, and used by IdleKeepAlive. Zero means the server's
-	// IdleTimeout if set, else DefaultKeepAlive; negative means no hint and
-	// no idle timeout, which makes IdleKeepAlive behave as IdleOneMore.
+	// KeepAlive is the keep-alive timeout N: advertised on the first
+	// HTTP/1.1 response of each connection as "Keep-Alive: timeout=N", and
+	// used by IdleKeepAlive during a drain. It is not enforced while
+	// serving: the library leaves http.Server.IdleTimeout as the caller set
+	// it, so that a client ignoring the hint never races a close a plain
+	// http.Server would not make (set IdleTimeout to bound idle
+	// connections; the library then enforces it only on connections that
+	// have received nothing of a next request). Zero means the server's
+	// IdleTimeout if set, else DefaultKeepAlive; negative means no hint,
+	// and IdleKeepAlive then behaves as IdleOneMore.
 	KeepAlive time.Duration
 
 	// Deadline is how long after the drain began the contexts of in-flight
@@ -97,9 +103,10 @@ type Options struct {
 	// DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
 
-	// Signals start the drain; a second one forces it. Nil means SIGTERM and
-	// SIGINT; an empty non-nil slice means no signals (use the context or
-	// Stop).
+	// Signals start the drain (or join the drain a context or Stop began);
+	// a second signal forces it, however soon it follows the first. Nil
+	// means SIGTERM and SIGINT; an empty non-nil slice means no signals
+	// (use the context or Stop).
 	Signals []os.Signal
 
 	// Logger receives one record per phase. Nil means slog.Default().
@@ -158,9 +165,10 @@ type Drainer struct {
 
 	phase      atomic.Int32
 	draining   chan struct{} // closed when the drain begins
-	stop       chan struct{} // closed by the first trigger
-	force      chan struct{} // closed by the second trigger
-	triggers   atomic.Int32
+	stop       chan struct{} // closed by the first Stop call
+	force      chan struct{} // closed by forceNow: a second Stop call or signal
+	forceOnce  sync.Once
+	stops      atomic.Int32  // Stop calls
 	wake       chan struct{} // pokes the closing loop
 	lastAccept atomic.Int64  // unix nanos of the last accepted connection
 	drainStart atomic.Int64  // unix nanos
@@ -198,8 +206,8 @@ func New(opts Options) *Drainer {
 // enables unencrypted HTTP/2.
 //
 // Add changes srv: it wraps Handler (adding the response headers of the
-// drain), chains ConnState and BaseContext, and sets IdleTimeout to the
-// keep-alive timeout when it is zero. Call Add before Run.
+// drain) and chains ConnState, ConnContext and BaseContext. It leaves the
+// timeouts alone. Call Add before Run.
 func (d *Drainer) Add(srv *http.Server, ln net.Listener) {
 	s := newServer(d, srv, ln)
 	d.mu.Lock()
@@ -214,17 +222,22 @@ func (d *Drainer) OnShutdown(name string, fn func(ctx context.Context) error) {
 	d.mu.Unlock()
 }
 
-// Stop begins the drain, like a signal. A second call forces it: every
-// connection is closed at once. Stop reports whether this call began the
-// drain. It is safe to call at any time, also before Run and after Run
-// returned.
+// Stop begins the drain, like a signal or the cancellation of Run's
+// context; if one of those began it already, the first Stop joins that
+// drain and does not force it. A second Stop call forces the drain: every
+// connection is closed at once. So Stop is the interrupt oklog/run and
+// errgroup expect: one call from the group's teardown never forces.
+//
+// Stop reports whether this was the first call. It is safe to call at any
+// time and from any goroutine, also before Run (the drain then begins as
+// soon as Run serves) and after Run returned (it does nothing then).
 func (d *Drainer) Stop() bool {
-	switch d.triggers.Add(1) {
+	switch d.stops.Add(1) {
 	case 1:
 		close(d.stop)
 		return true
 	case 2:
-		close(d.force)
+		d.forceNow()
 	}
 	return false
 }

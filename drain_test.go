@@ -44,6 +44,12 @@ type harness struct {
 
 func start(t *testing.T, opts Options, h http.Handler) *harness {
 	t.Helper()
+	return startServer(t, opts, &http.Server{}, h)
+}
+
+// startServer is start with the caller's http.Server (its Handler is set).
+func startServer(t *testing.T, opts Options, srv *http.Server, h http.Handler) *harness {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLog
 	}
@@ -58,7 +64,8 @@ func start(t *testing.T, opts Options, h http.Handler) *harness {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	mux.Handle("/readyz", d.Ready())
-	d.Add(&http.Server{Handler: mux}, ln)
+	srv.Handler = mux
+	d.Add(srv, ln)
 	hs := &harness{t: t, d: d, addr: ln.Addr().String(), errc: make(chan error, 1)}
 	go func() { hs.errc <- d.Run(context.Background()) }()
 	t.Cleanup(func() {
@@ -714,11 +721,11 @@ func TestTLSPreconnectIsClosedAfterKeepAlive(t *testing.T) {
 	}
 }
 
-// TestIdleTimeoutWhileServing: the keep-alive timeout the library enables is
-// enforced in steady state (lazily, by the idle sweep), and a connection
-// whose next request has begun is not cut at the idle deadline.
+// TestIdleTimeoutWhileServing: the caller's IdleTimeout is enforced in
+// steady state (lazily, by the idle sweep), and a connection whose next
+// request has begun is not cut at the idle deadline.
 func TestIdleTimeoutWhileServing(t *testing.T) {
-	h := start(t, Options{KeepAlive: 300 * time.Millisecond}, hello)
+	h := startServer(t, Options{}, &http.Server{IdleTimeout: 300 * time.Millisecond}, hello)
 	quiet := dialRaw(t, h.addr)
 	quiet.write(get)
 	quiet.response()

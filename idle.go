@@ -16,15 +16,16 @@ type IdlePolicy int32
 
 const (
 	// IdleKeepAlive, the default, closes an idle connection once it has been
-	// idle for the keep-alive timeout ([Options.KeepAlive]), the same moment
-	// the server closes it in steady state. While serving, the first response on each
-	// connection advertises "Keep-Alive: timeout=N", which Node.js, several other
-	// clients and every RFC 9112 pool that honours the hint use to retire the
-	// connection before N; and [http.Server.IdleTimeout] is set to match
-	// when the caller did not set it. So the drain adds no race that steady
-	// state does not already have, busy connections close at their next
-	// response (one more message), and quiet ones close at most N after
-	// their last request.
+	// idle for the keep-alive timeout N ([Options.KeepAlive]), and not
+	// before the listeners close. While serving, the first response on each
+	// connection advertises "Keep-Alive: timeout=N", which clients that
+	// honour it (Node.js's http.Agent, for one) use to retire the
+	// connection before N: for them the close races nothing. Busy
+	// connections close at their next response (one more message, no
+	// race). A quiet connection of a client that ignores the hint is closed
+	// once, at most N after its last request: the drain ends by
+	// max(Delay, last request + N), and at the latest at the deadline. The
+	// package doc gives the loss probability for each kind of client.
 	IdleKeepAlive IdlePolicy = iota
 
 	// IdleOneMore waits for one more request on every idle connection and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 )
@@ -34,7 +35,8 @@ func (d *Drainer) run(ctx context.Context) error {
 		}
 	}
 
-	sig, stopSignals := d.notify()
+	firstSig := make(chan os.Signal, 1)
+	stopSignals := d.watchSignals(firstSig)
 	defer stopSignals()
 
 	var serving sync.WaitGroup
@@ -52,23 +54,21 @@ func (d *Drainer) run(ctx context.Context) error {
 	var sweeping sync.WaitGroup
 	sweeping.Go(func() { d.idleSweep(servers, stopSweep) })
 
+	// Whichever trigger comes first begins the drain; the others join it.
+	// Only a second request of the same kind forces it: a second Stop call
+	// or a second signal (see Stop and watchSignals).
 	var failed error
 	cause := ""
-	viaCtx := false
 	select {
 	case <-ctx.Done():
 		cause = "context: " + context.Cause(ctx).Error()
-		viaCtx = true
-	case s := <-sig:
+	case s := <-firstSig:
 		cause = "signal: " + s.String()
 	case <-d.stop:
 		cause = "Stop"
 	case failed = <-serveErr:
 		cause = "serve error: " + failed.Error()
 	}
-	// A signal or Stop after this point forces.
-	d.triggers.CompareAndSwap(0, 1)
-	go d.forceOnSignal(sig, viaCtx, time.Now())
 
 	err := d.drain(servers, cause)
 	close(stopSweep)
@@ -80,24 +80,29 @@ func (d *Drainer) run(ctx context.Context) error {
 		default:
 		}
 	}
-	d.Stop()
-	d.Stop() // release the signal goroutine above
 	if failed != nil {
 		err = errors.Join(failed, err)
 	}
 	return err
 }
 
-// idleSweep enforces the keep-alive idle deadlines that trackedConn keeps
-
-// lazily, until stop is closed. It closes only quiet connections.
+// idleSweep enforces the callers' idle timeouts that trackedConn keeps
+// lazily, until stop is closed. It closes only quiet connections. It
+// returns at once when no server has an idle timeout.
 func (d *Drainer) idleSweep(servers []*server, stop <-chan struct{}) {
-	period := time.Second
+	period := time.Duration(0)
 	for _, s := range servers {
 		if s.lazyIdle {
-			period = min(period, max(s.keepAlive/10, 10*time.Millisecond))
+			p := max(s.idleTimeout/10, 10*time.Millisecond)
+			if period == 0 || p < period {
+				period = p
+			}
 		}
 	}
+	if period == 0 {
+		return
+	}
+	period = min(period, time.Second)
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {

@@ -51,14 +51,15 @@ func newServer(d *Drainer, srv *http.Server, ln net.Listener) *server {
 		s.keepAlive = DefaultKeepAlive
 	}
 	if s.keepAlive > 0 {
-		if srv.IdleTimeout == 0 {
-			srv.IdleTimeout = s.keepAlive
-		}
-		// With no ReadTimeout, net/http's only read deadline while idle is
-		// IdleTimeout: keep it lazily (see trackedConn.SetReadDeadline).
-		s.lazyIdle = srv.ReadTimeout == 0 && srv.IdleTimeout > 0
 		s.hint = []string{"timeout=" + strconv.Itoa(int(max(s.keepAlive/time.Second, 1)))}
 	}
+	// The library enforces no idle timeout of its own in steady state: a
+	// timeout the caller did not set would race every client that ignores
+	// the hint (see the package doc). One the caller set, with no
+	// ReadTimeout (net/http's only read deadline while idle is then
+	// IdleTimeout), is kept lazily (see trackedConn.SetReadDeadline).
+	s.idleTimeout = srv.IdleTimeout
+	s.lazyIdle = srv.ReadTimeout == 0 && srv.IdleTimeout > 0
 	h := srv.Handler
 	if h == nil {
 		h = http.DefaultServeMux
@@ -101,13 +102,14 @@ func newServer(d *Drainer, srv *http.Server, ln net.Listener) *server {
 
 // server is one http.Server under a Drainer.
 type server struct {
-	d         *Drainer
-	hs        *http.Server
-	ln        *listener
-	tls       bool
-	keepAlive time.Duration
-	hint      []string
-	lazyIdle  bool // idle deadlines are enforced by idleSweep, not the socket
+	d           *Drainer
+	hs          *http.Server
+	ln          *listener
+	tls         bool
+	keepAlive   time.Duration
+	hint        []string
+	idleTimeout time.Duration // the caller's http.Server.IdleTimeout
+	lazyIdle    bool          // idle deadlines are enforced by idleSweep, not the socket
 
 	mu              sync.Mutex
 	conns           map[*trackedConn]struct{}
@@ -267,7 +269,7 @@ func (s *server) closeExpired(now int64) {
 		// net/http's Peek under the idle deadline; give it one more
 		// timeout before treating it like net/http would (slowloris).
 		dl := c.idleDeadline.Load()
-		if dl != 0 && dl <= now && !c.closing && (c.quiet() || dl+int64(s.keepAlive) <= now) {
+		if dl != 0 && dl <= now && !c.closing && (c.quiet() || dl+int64(s.idleTimeout) <= now) {
 			c.closing = true
 			c.reason = closedIdleTimeout
 			expired = append(expired, c)

@@ -3,39 +3,45 @@ package drain
 import (
 	"os"
 	"os/signal"
-	"time"
+	"sync"
 )
 
-// sameSignal is how soon after a context-triggered drain a signal counts as
-// the one that cancelled the context, not a second one.
-const sameSignal = 250 * time.Millisecond
-
-// notify subscribes to Options.Signals (none when the list is empty); stop
-// unsubscribes.
-func (d *Drainer) notify() (sig chan os.Signal, stop func()) {
-	sig = make(chan os.Signal, 2)
+// watchSignals subscribes to Options.Signals until the returned stop is
+// called. The first signal is handed to first (it begins the drain, or joins
+// the one a context or Stop began: with signal.NotifyContext the same
+// signal cancels Run's context too); the second forces the drain, however
+// soon it follows. stop unsubscribes and waits for the watching goroutine.
+func (d *Drainer) watchSignals(first chan<- os.Signal) (stop func()) {
 	if len(d.opts.Signals) == 0 {
-		return sig, func() {}
+		return func() {}
 	}
+	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, d.opts.Signals...)
-	return sig, func() { signal.Stop(sig) }
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case s := <-sig:
+				if n == 0 {
+					first <- s // buffered, read at most once
+					continue
+				}
+				d.forceNow()
+				return
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		wg.Wait()
+	}
 }
 
-// forceOnSignal forces the drain on the next signal, until the drain is
-// forced otherwise. When a context cancelled by signal.NotifyContext began
-// the drain (viaCtx), the same signal also reaches sig a moment later: one
-// within sameSignal of triggered is that one.
-func (d *Drainer) forceOnSignal(sig <-chan os.Signal, viaCtx bool, triggered time.Time) {
-	for {
-		select {
-		case <-sig:
-			if viaCtx && time.Since(triggered) < sameSignal {
-				continue
-			}
-			d.Stop()
-			d.Stop()
-		case <-d.force:
-		}
-		return
-	}
+// forceNow forces the drain: a second Stop call or signal.
+func (d *Drainer) forceNow() {
+	d.forceOnce.Do(func() { close(d.force) })
 }
