@@ -30,8 +30,10 @@ const (
 
 	// IdleOneMore waits for one more request on every idle connection and
 	// answers it with "Connection: close"; connections that never send are
-	// closed at [Options.Deadline]. It loses nothing but makes the drain as
-	// long as the deadline whenever one client is quiet.
+	// closed at [Options.Deadline] (Run then returns [ErrDeadline]). It loses
+	// nothing but makes the drain as long as the deadline whenever one
+	// client is quiet. A negative [Options.KeepAlive] makes IdleKeepAlive
+	// behave the same way.
 	IdleOneMore
 
 	// IdleImmediate closes idle connections as soon as the listeners close,
@@ -71,6 +73,12 @@ func (p IdlePolicy) closeIdleAt(since, closing, deadline time.Time, keepAlive ti
 	case IdleOneMore:
 		return deadline
 	default:
+		if keepAlive <= 0 {
+			// No keep-alive timeout (Options.KeepAlive < 0): nothing told
+			// the client when the connection may close, so wait for one
+			// more message, as IdleOneMore does.
+			return deadline
+		}
 		t := since.Add(keepAlive)
 		if t.Before(closing) {
 			return closing
