@@ -37,6 +37,7 @@ type trackedConn struct {
 	idleSince    atomic.Int64  // unix nanos: last transition to idle, or accept
 	protoChecked atomic.Bool   // ALPN looked at (TLS only)
 	hinted       atomic.Bool   // the Keep-Alive hint was sent
+	rw           drainWriter   // the current HTTP/1 request's writer (one at a time)
 	newRead      atomic.Int64  // unix nanos of the last byte read while in StateNew
 	idleDeadline atomic.Int64  // unix nanos: net/http's idle read deadline, kept lazily (0: none)
 

@@ -1,10 +1,12 @@
 package drain
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -29,15 +31,101 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// net/http closes the connection after this response; HTTP/2
 		// turns it into a graceful GOAWAY for the connection.
 		w.Header()["Connection"] = closeHeader
-	} else if h.hint != nil && r.ProtoMajor == 1 {
-		// Once per connection: clients keep the hint, and a header on
-		// every response would cost four allocations per request.
-		if c, ok := r.Context().Value(connKey{}).(*trackedConn); ok && !c.hinted.Swap(true) {
-			w.Header()["Keep-Alive"] = h.hint
-		}
+		h.h.ServeHTTP(w, r)
+		return
 	}
-	h.h.ServeHTTP(w, r)
+	c, _ := r.Context().Value(connKey{}).(*trackedConn)
+	if c == nil || r.ProtoMajor != 1 {
+		h.h.ServeHTTP(w, r)
+		return
+	}
+	// Once per connection: clients keep the hint, and a header on every
+	// response would cost four allocations per request.
+	if h.hint != nil && !c.hinted.Swap(true) {
+		w.Header()["Keep-Alive"] = h.hint
+	}
+	// The drain may begin while the handler runs: the writer adds
+	// "Connection: close" if it has begun by the time the response
+	// starts. An HTTP/1 connection serves one request at a time, so one
+	// writer per connection, reused, costs no allocation.
+	rw := &c.rw
+	rw.ResponseWriter, rw.d, rw.started = w, h.d, false
+	h.h.ServeHTTP(rw, r)
+	rw.ResponseWriter = nil
 }
+
+// drainWriter is the http.ResponseWriter HTTP/1 handlers get: net/http's
+// own, plus "Connection: close" on a response that starts after the drain
+// began. It keeps net/http's optional interfaces (Flusher, Hijacker,
+// io.ReaderFrom, io.StringWriter, CloseNotifier) and unwraps for
+// http.ResponseController.
+type drainWriter struct {
+	http.ResponseWriter
+	d       *Drainer
+	started bool // the response header was written (or the conn hijacked)
+}
+
+// start runs before anything that commits the response header.
+func (w *drainWriter) start() {
+	if w.started {
+		return
+	}
+	w.started = true
+	if w.d.phase.Load() != int32(PhaseServing) {
+		w.ResponseWriter.Header()["Connection"] = closeHeader
+	}
+}
+
+func (w *drainWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.start()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *drainWriter) Write(p []byte) (int, error) {
+	w.start()
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *drainWriter) WriteString(s string) (int, error) {
+	w.start()
+	return io.WriteString(w.ResponseWriter, s)
+}
+
+func (w *drainWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.start()
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r) // sendfile
+	}
+	return io.Copy(w.ResponseWriter, r)
+}
+
+func (w *drainWriter) Flush() {
+	w.start()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *drainWriter) FlushError() error {
+	w.start()
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *drainWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.started = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// CloseNotify keeps handlers and frameworks that still assert
+// http.CloseNotifier (older gin versions) working.
+func (w *drainWriter) CloseNotify() <-chan bool {
+	//lint:ignore SA1019 passed through for callers that still use it
+	return w.ResponseWriter.(http.CloseNotifier).CloseNotify()
+}
+
+func (w *drainWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // newServer wires srv to d: it wraps the handler, chains ConnState,
 // ConnContext and BaseContext, and resolves the keep-alive timeout.
