@@ -314,15 +314,6 @@ func (d *Drainer) Live() http.Handler {
 	})
 }
 
-// ListenAndServe serves srv with a Drainer using opts until SIGTERM or
-// SIGINT, then drains it. It returns nil after a clean drain; see
-// [Drainer.Run] for the errors.
-func ListenAndServe(srv *http.Server, opts Options) error {
-	d := New(opts)
-	d.Add(srv, nil)
-	return d.Run(context.Background())
-}
-
 // Run listens (for servers added without a listener), serves every server,
 // and waits for a signal from Options.Signals, ctx's cancellation or a
 // [Drainer.Stop] call. Then it drains all servers together through the

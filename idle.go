@@ -1,6 +1,9 @@
 package drain
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // An IdlePolicy says when the drain closes a keep-alive connection that is
 // idle: its last response is complete and not one byte of a next request has
@@ -53,14 +56,25 @@ func (p IdlePolicy) String() string {
 	return "unknown"
 }
 
-// ParseIdlePolicy is the inverse of [IdlePolicy.String].
-func ParseIdlePolicy(s string) (IdlePolicy, bool) {
+// MarshalText returns the policy's name (see String); it fails for a value
+// that is not one of the constants. With UnmarshalText it makes the policy
+// usable with flag.TextVar and text-based configuration decoders.
+func (p IdlePolicy) MarshalText() ([]byte, error) {
+	if p < 0 || int(p) >= len(idleNames) {
+		return nil, fmt.Errorf("drain: IdlePolicy(%d) has no name", int32(p))
+	}
+	return []byte(idleNames[p]), nil
+}
+
+// UnmarshalText sets p from a name as String returns it: keepalive, one-more or immediate.
+func (p *IdlePolicy) UnmarshalText(text []byte) error {
 	for i, n := range idleNames {
-		if n == s {
-			return IdlePolicy(i), true
+		if n == string(text) {
+			*p = IdlePolicy(i)
+			return nil
 		}
 	}
-	return 0, false
+	return fmt.Errorf("drain: unknown idle policy %q: use keepalive, one-more or immediate", text)
 }
 
 // closeIdleAt reports when an idle HTTP/1 connection that has been idle since
