@@ -236,24 +236,42 @@ func (c *trackedConn) Close() error {
 
 // quiet reports whether an idle connection has received nothing of a next
 // request: net/http waits in Read, no byte arrived since it became idle, and
-// the kernel holds none. Call with srv.mu held.
-func (c *trackedConn) quiet() bool {
+// the kernel holds none. When it is not quiet, retry says when to look
+// again: zero when only an event (a ConnState change, a close) can make it
+// quiet, so that connections holding part of a request (slowloris) cost
+// nothing while they wait. Call with srv.mu held.
+func (c *trackedConn) quiet(now time.Time) (ok bool, retry time.Time) {
 	st := http.ConnState(c.state.Load())
 	if st != http.StateIdle && st != http.StateNew {
-		return false
+		return false, time.Time{}
 	}
+	if c.bytes.Load() != c.idleMark.Load() {
+		// Part of a request has arrived: net/http reports it (StateActive)
+		// once complete. Except over TLS, where a new connection's
+		// handshake bytes look like a request's at the socket: one that has
+		// been silent for the keep-alive timeout since its last byte is
+		// treated as idle (a client that stalls that long in the middle of
+		// its first request's headers would hit a read timeout in steady
+		// state too).
+		if st != http.StateNew || !c.srv.tls {
+			return false, time.Time{}
+		}
+		if at := time.Unix(0, c.newRead.Load()).Add(max(c.srv.keepAlive, 0)); now.Before(at) {
+			return false, at
+		}
+	}
+	// The one system call, at most once per connection and event: bytes
+	// may wait in the kernel while net/http has not read them yet.
 	if !c.reading.Load() || pendingBytes(c.Conn) != 0 {
-		return false
+		return false, now.Add(pollInterval)
 	}
-	if c.bytes.Load() == c.idleMark.Load() {
-		return true
-	}
-	// Over TLS, a new connection's handshake bytes look like a request's at
-	// the socket. One that has been silent for the keep-alive timeout since
-	// its last byte is treated as idle: a client that stalls that long in
-	// the middle of its first request's headers would hit a read timeout
-	// in steady state too.
-	return st == http.StateNew && c.srv.tls && time.Since(time.Unix(0, c.newRead.Load())) >= max(c.srv.keepAlive, 0)
+	return true, time.Time{}
+}
+
+// quietNow is quiet at a unix-nanosecond moment, for the idle sweep.
+func (c *trackedConn) quietNow(now int64) bool {
+	ok, _ := c.quiet(time.Unix(0, now))
+	return ok
 }
 
 // listener tracks every accepted connection and can be closed by the drain

@@ -196,10 +196,7 @@ func (o h2Rollout) run(t *testing.T) h2Result {
 	// Open loop: every request due by now is sent, late ones at once.
 	for i := 0; ; {
 		now := <-tick.C
-		el := now.Sub(start)
-		if el >= total {
-			break
-		}
+		el := min(now.Sub(start), total)
 		if drainStart.Load() == 0 && el >= o.before {
 			drainStart.Store(time.Now().UnixNano())
 			d.Stop()
@@ -207,6 +204,9 @@ func (o h2Rollout) run(t *testing.T) h2Result {
 		for due := int(el / interval); i < due; i++ {
 			wg.Add(1)
 			go send(transports[i%len(transports)])
+		}
+		if el == total {
+			break
 		}
 	}
 	wg.Wait()

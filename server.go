@@ -35,6 +35,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// listeners close (see h2frame.go).
 		if c != nil {
 			c.handled.Add(1)
+			if c.pingAcked.Load() {
+				h.d.poke() // the drain may be waiting for this stream (goAwayDone)
+			}
 		}
 		h.h.ServeHTTP(w, r)
 		return
@@ -322,7 +325,7 @@ func (s *server) connState(nc net.Conn, st http.ConnState) {
 // goAways). It returns how many connections are still pending and whether
 // all of them speak HTTP/2 (or are hijacked) and no h2c connection is
 // waiting for its PING's ACK, so that Shutdown's GOAWAY can refuse no stream.
-func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGroup) (pending int, onlyH2 bool) {
+func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGroup) (pending int, onlyH2 bool, next time.Time) {
 	var toClose, toGoAway []*trackedConn
 	h1 := 0
 	h2 := 0
@@ -342,6 +345,9 @@ func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGro
 					waiting++
 				} else if !c.goAwayDone(now) {
 					waiting++
+					if at := c.goAwayAt.Load(); at != 0 {
+						next = earliest(next, time.Unix(0, at).Add(goAwayWait))
+					}
 				}
 			}
 			continue
@@ -355,10 +361,16 @@ func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGro
 			continue
 		}
 		at := s.d.opts.Idle.closeIdleAt(time.Unix(0, c.idleSince.Load()), closingAt, deadline, s.keepAlive)
-		if !now.Before(at) && c.quiet() {
+		if now.Before(at) {
+			next = earliest(next, at)
+			continue
+		}
+		if ok, retry := c.quiet(now); ok {
 			c.closing = true
 			c.reason = closedIdle
 			toClose = append(toClose, c)
+		} else {
+			next = earliest(next, retry)
 		}
 	}
 	s.mu.Unlock()
@@ -368,7 +380,15 @@ func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGro
 	for _, c := range toGoAway {
 		goAways.Go(c.startGoAway)
 	}
-	return pending, h2 > 0 && h1 == 0 && waiting == 0
+	return pending, h2 > 0 && h1 == 0 && waiting == 0, next
+}
+
+// earliest returns the earlier of two times, a zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // closeExpired closes the idle connections whose keep-alive idle deadline
@@ -382,7 +402,7 @@ func (s *server) closeExpired(now int64) {
 		// net/http's Peek under the idle deadline; give it one more
 		// timeout before treating it like net/http would (slowloris).
 		dl := c.idleDeadline.Load()
-		if dl != 0 && dl <= now && !c.closing && (c.quiet() || dl+int64(s.idleTimeout) <= now) {
+		if dl != 0 && dl <= now && !c.closing && (c.quietNow(now) || dl+int64(s.idleTimeout) <= now) {
 			c.closing = true
 			c.reason = closedIdleTimeout
 			expired = append(expired, c)
