@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drainhttp/drain/internal/hello"
-	"github.com/drainhttp/drain/internal/report"
-	"github.com/drainhttp/drain/internal/scenario"
+	"github.com/drainhttp/drain/cmd/drain/internal/hello"
+	"github.com/drainhttp/drain/cmd/drain/internal/report"
+	"github.com/drainhttp/drain/cmd/drain/internal/scenario"
 )
 
 const compareUsage = `

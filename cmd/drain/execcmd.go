@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/drainhttp/drain"
-	"github.com/drainhttp/drain/internal/proxy"
+	"github.com/drainhttp/drain/cmd/drain/internal/proxy"
 )
 
 const execUsage = `

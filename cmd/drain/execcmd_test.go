@@ -28,7 +28,7 @@ func buildUpstream(t *testing.T) string {
 	t.Helper()
 	upstreamOnce.Do(func() {
 		bin := filepath.Join(filepath.Dir(drainBin), "upstream")
-		out, err := osexec.Command("go", "build", "-o", bin, "../../internal/proxy/testdata/upstream").CombinedOutput()
+		out, err := osexec.Command("go", "build", "-o", bin, "./internal/proxy/testdata/upstream").CombinedOutput()
 		if err != nil {
 			t.Fatalf("building the test upstream: %v\n%s", err, out)
 		}

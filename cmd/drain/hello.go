@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/drainhttp/drain"
-	"github.com/drainhttp/drain/internal/hello"
+	"github.com/drainhttp/drain/cmd/drain/internal/hello"
 )
 
 const helloUsage = `

@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-analyze/charts"
 
-	"github.com/drainhttp/drain/internal/report"
+	"github.com/drainhttp/drain/cmd/drain/internal/report"
 )
 
 // The latency sweep of drain compare: every server runs once per one-way

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drainhttp/drain/internal/load"
-	"github.com/drainhttp/drain/internal/report"
-	"github.com/drainhttp/drain/internal/rollout"
-	"github.com/drainhttp/drain/internal/scenario"
+	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/report"
+	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
+	"github.com/drainhttp/drain/cmd/drain/internal/scenario"
 )
 
 const testUsage = `
