@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // tinyServer answers every GET with okResponse, allocating nothing per
@@ -38,7 +40,7 @@ func TestExchangeAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newRawConn(nc, 1, Endpoint{Addr: srv.addr()})
+	c := newRawConn(nc, 1, endpoint.Endpoint{Addr: srv.addr()})
 	defer c.close()
 	req := requestBytes(c.host, false)
 	deadline := time.Now().Add(time.Minute)
@@ -78,7 +80,7 @@ func BenchmarkExchange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := newRawConn(nc, 1, Endpoint{Addr: srv.addr()})
+	c := newRawConn(nc, 1, endpoint.Endpoint{Addr: srv.addr()})
 	defer c.close()
 	req := requestBytes(c.host, false)
 	deadline := time.Now().Add(time.Hour)

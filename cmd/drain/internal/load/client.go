@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // ErrRunning is returned by [Client.Run] while another run of the same
@@ -32,7 +34,7 @@ const maxResults = 1 << 26
 // can be handed to a rollout as its hooks.
 type Client struct {
 	cfg    Config // with defaults applied
-	target Target
+	target endpoint.Target
 
 	mu     sync.Mutex
 	cur    *run      // the run in progress, nil between runs
@@ -43,7 +45,7 @@ type Client struct {
 
 // NewClient checks cfg (a usage error wraps ErrConfig) and returns a Client
 // that dials new connections to target's endpoints.
-func NewClient(cfg Config, target Target) (*Client, error) {
+func NewClient(cfg Config, target endpoint.Target) (*Client, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -58,7 +60,7 @@ func NewClient(cfg Config, target Target) (*Client, error) {
 }
 
 // Run is shorthand for NewClient followed by [Client.Run].
-func Run(ctx context.Context, cfg Config, target Target) ([]Result, error) {
+func Run(ctx context.Context, cfg Config, target endpoint.Target) ([]Result, error) {
 	c, err := NewClient(cfg, target)
 	if err != nil {
 		return nil, err
@@ -253,7 +255,7 @@ func (r *run) closeConn(c *rawConn) {
 
 // dial opens a connection to ep (or a picked endpoint when pick is true).
 // On error the returned id and replica still describe the attempt.
-func (r *run) dial(ep Endpoint, pick bool, deadline time.Time) (*rawConn, uint32, int32, error) {
+func (r *run) dial(ep endpoint.Endpoint, pick bool, deadline time.Time) (*rawConn, uint32, int32, error) {
 	id := r.connID.Add(1)
 	if pick {
 		var ok bool
@@ -276,7 +278,7 @@ func (r *run) dial(ep Endpoint, pick bool, deadline time.Time) (*rawConn, uint32
 // dialEndpoint opens a connection to ep before deadline (none if zero)
 // with Config.Dial or else a net.Dialer, and returns the replica it
 // reached: the one Config.Dial reports, or ep.Replica.
-func (r *run) dialEndpoint(ctx context.Context, ep Endpoint, deadline time.Time) (net.Conn, int32, error) {
+func (r *run) dialEndpoint(ctx context.Context, ep endpoint.Endpoint, deadline time.Time) (net.Conn, int32, error) {
 	if r.cfg.Dial == nil {
 		d := net.Dialer{Deadline: deadline}
 		nc, err := d.DialContext(ctx, "tcp", ep.Addr)
@@ -377,7 +379,7 @@ func (r *run) doRaw(c *rawConn, get, post *[]byte, res *Result, deadline time.Ti
 	if c == nil {
 		res.NewConn = true
 		var err error
-		c, res.Conn, res.Replica, err = r.dial(Endpoint{}, true, deadline)
+		c, res.Conn, res.Replica, err = r.dial(endpoint.Endpoint{}, true, deadline)
 		if err != nil {
 			res.Done, res.Outcome = r.since(time.Now()), classify(err)
 			return nil

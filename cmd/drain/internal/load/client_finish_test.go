@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // TestFinishEndsScheduleEarly: a run scheduled for a minute ends soon after
@@ -18,7 +20,7 @@ func TestFinishEndsScheduleEarly(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })}
 	go srv.Serve(ln)
 	defer srv.Close()
-	c, err := NewClient(Config{Rate: 200, Duration: time.Minute, Idle: -1, HalfSent: -1, SlowBody: -1}, staticTarget{ep: Endpoint{Addr: ln.Addr().String()}})
+	c, err := NewClient(Config{Rate: 200, Duration: time.Minute, Idle: -1, HalfSent: -1, SlowBody: -1}, staticTarget{ep: endpoint.Endpoint{Addr: ln.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 func TestResultSize(t *testing.T) {
@@ -22,9 +24,9 @@ func TestResultSize(t *testing.T) {
 	}
 }
 
-func httpTarget(t *testing.T, srv *httptest.Server) Target {
+func httpTarget(t *testing.T, srv *httptest.Server) endpoint.Target {
 	t.Helper()
-	return staticTarget{ep: Endpoint{Addr: srv.Listener.Addr().String(), Replica: 3}}
+	return staticTarget{ep: endpoint.Endpoint{Addr: srv.Listener.Addr().String(), Replica: 3}}
 }
 
 func countOutcomes(rs []Result) map[Outcome]int {
@@ -232,7 +234,7 @@ func TestIdleProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newRawConn(nc, 1, Endpoint{Addr: srv.addr()})
+	c := newRawConn(nc, 1, endpoint.Endpoint{Addr: srv.addr()})
 	defer c.close()
 	deadline := time.Now().Add(5 * time.Second)
 	if _, err := c.exchange(requestBytes("x", false), deadline); err != nil {
@@ -313,9 +315,9 @@ func TestClassification(t *testing.T) {
 				if client == ClientGo && tt.name == "malformed" {
 					t.Skip("net/http's error for a malformed status line wraps nothing")
 				}
-				var target Target
+				var target endpoint.Target
 				if tt.handle == nil {
-					target = staticTarget{ep: Endpoint{Addr: closedAddr(), Replica: 7}}
+					target = staticTarget{ep: endpoint.Endpoint{Addr: closedAddr(), Replica: 7}}
 				} else {
 					target = newRawServer(t, tt.handle).target()
 				}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // Defaults for the zero fields of [Config].
@@ -63,7 +65,7 @@ type Config struct {
 	// Pick says Replica -1) learns it only once connected; -1 means unknown.
 	// It must be safe for concurrent use. Nil means net.Dialer.DialContext
 	// to ep.Addr, reaching ep.Replica.
-	Dial func(ctx context.Context, ep Endpoint) (nc net.Conn, replica int32, err error)
+	Dial func(ctx context.Context, ep endpoint.Endpoint) (nc net.Conn, replica int32, err error)
 
 	// The hard cases set up by [Client.BeforeStop] on each replica about to
 	// be stopped: numbers of connections, 0 meaning the Default* constant

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // postBody is the body of every POST: small and fixed.
@@ -25,7 +27,7 @@ type rawConn struct {
 	idle    idleProbe
 }
 
-func newRawConn(nc net.Conn, id uint32, ep Endpoint) *rawConn {
+func newRawConn(nc net.Conn, id uint32, ep endpoint.Endpoint) *rawConn {
 	c := &rawConn{nc: nc, id: id, replica: ep.Replica, host: ep.Addr}
 	c.rr.reset(nc)
 	c.idle.init(nc)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // routingDialer stands in for a dialer that routes by itself (a kernel
@@ -22,7 +24,7 @@ type routingDialer struct {
 	noDL  int            // calls whose ctx had no deadline (raw client only)
 }
 
-func (d *routingDialer) dial(ctx context.Context, ep Endpoint) (net.Conn, int32, error) {
+func (d *routingDialer) dial(ctx context.Context, ep endpoint.Endpoint) (net.Conn, int32, error) {
 	d.mu.Lock()
 	d.calls[ep.Addr]++
 	if _, ok := ctx.Deadline(); !ok {
@@ -50,7 +52,7 @@ func TestConfigDial(t *testing.T) {
 			d := &routingDialer{vip: "10.96.0.10:80", real: addr, replica: 7, calls: map[string]int{}}
 			cfg := hardCfg
 			cfg.Client, cfg.Dial = client, d.dial
-			rs, _ := runWithStop(t, cfg, staticTarget{ep: Endpoint{Addr: d.vip, Replica: -1}}, addr, func() {})
+			rs, _ := runWithStop(t, cfg, staticTarget{ep: endpoint.Endpoint{Addr: d.vip, Replica: -1}}, addr, func() {})
 			k := byKind(rs)
 			if len(k[Idle]) != 2 || len(k[HalfSent]) != 3 || len(k[SlowBody]) != 2 {
 				t.Errorf("hard cases: %d idle, %d half-sent, %d slow-body; want 2, 3, 2", len(k[Idle]), len(k[HalfSent]), len(k[SlowBody]))
@@ -89,10 +91,10 @@ func TestConfigDial(t *testing.T) {
 // connect, and the Result keeps the Target's replica.
 func TestConfigDialError(t *testing.T) {
 	cfg := Config{Rate: 50, Duration: 100 * time.Millisecond, Conns: 1,
-		Dial: func(context.Context, Endpoint) (net.Conn, int32, error) {
+		Dial: func(context.Context, endpoint.Endpoint) (net.Conn, int32, error) {
 			return nil, 9, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 		}}
-	rs, err := Run(context.Background(), cfg, staticTarget{ep: Endpoint{Addr: "10.96.0.10:80", Replica: -1}})
+	rs, err := Run(context.Background(), cfg, staticTarget{ep: endpoint.Endpoint{Addr: "10.96.0.10:80", Replica: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}

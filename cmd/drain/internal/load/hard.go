@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // The hard cases: requests that straddle a replica's SIGTERM. BeforeStop
@@ -131,7 +133,7 @@ func (r *run) newHard(kind Kind, c *rawConn, first time.Time) Result {
 func (r *run) arm(kind Kind, replica int32, addr string) {
 	start := time.Now()
 	deadline := start.Add(r.cfg.RequestTimeout)
-	c, id, _, err := r.dial(Endpoint{Addr: addr, Replica: replica}, false, deadline)
+	c, id, _, err := r.dial(endpoint.Endpoint{Addr: addr, Replica: replica}, false, deadline)
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // hooks is rollout.Hooks, restated so this test does not depend on the
@@ -48,7 +50,7 @@ func byKind(rs []Result) map[Kind][]Result {
 
 // runWithStop runs cfg against target and, once the run has begun, calls
 // BeforeStop(5, addr), then stop (the test's SIGTERM), then AfterStop.
-func runWithStop(t *testing.T, cfg Config, target Target, addr string, stop func()) ([]Result, time.Time) {
+func runWithStop(t *testing.T, cfg Config, target endpoint.Target, addr string, stop func()) ([]Result, time.Time) {
 	t.Helper()
 	st := &signalTarget{Target: target, started: make(chan struct{})}
 	c, err := NewClient(cfg, st)
@@ -89,7 +91,7 @@ func TestHardCasesServed(t *testing.T) {
 	var a arrivals
 	srv := newHTTPServer(t, http.HandlerFunc(a.handler))
 	addr := srv.Addr().String()
-	rs, at := runWithStop(t, hardCfg, staticTarget{ep: Endpoint{Addr: addr, Replica: 1}}, addr, func() {})
+	rs, at := runWithStop(t, hardCfg, staticTarget{ep: endpoint.Endpoint{Addr: addr, Replica: 1}}, addr, func() {})
 
 	k := byKind(rs)
 	// The setup GETs are steady traffic; one hard-case result per connection.
@@ -163,7 +165,7 @@ func TestHardCasesStdlibShutdown(t *testing.T) {
 	}()
 	shut := make(chan error, 1)
 	addr := ln.Addr().String()
-	rs, _ := runWithStop(t, hardCfg, staticTarget{ep: Endpoint{Addr: addr, Replica: 1}}, addr, func() {
+	rs, _ := runWithStop(t, hardCfg, staticTarget{ep: endpoint.Endpoint{Addr: addr, Replica: 1}}, addr, func() {
 		for range hardCfg.SlowBody {
 			<-slowStarted
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"go.uber.org/goleak"
 )
 
@@ -17,20 +18,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // staticTarget always picks the same endpoint.
 type staticTarget struct {
-	ep    Endpoint
+	ep    endpoint.Endpoint
 	empty bool
 }
 
-func (t staticTarget) Pick() (Endpoint, bool) { return t.ep, !t.empty }
+func (t staticTarget) Pick() (endpoint.Endpoint, bool) { return t.ep, !t.empty }
 
 // signalTarget closes started on its first Pick: the run has begun.
 type signalTarget struct {
-	Target
+	endpoint.Target
 	once    sync.Once
 	started chan struct{}
 }
 
-func (t *signalTarget) Pick() (Endpoint, bool) {
+func (t *signalTarget) Pick() (endpoint.Endpoint, bool) {
 	t.once.Do(func() { close(t.started) })
 	return t.Target.Pick()
 }
@@ -73,8 +74,8 @@ func newRawServer(t testing.TB, handle func(net.Conn)) *rawServer {
 
 func (s *rawServer) addr() string { return s.ln.Addr().String() }
 
-func (s *rawServer) target() Target {
-	return staticTarget{ep: Endpoint{Addr: s.addr(), Replica: 7}}
+func (s *rawServer) target() endpoint.Target {
+	return staticTarget{ep: endpoint.Endpoint{Addr: s.addr(), Replica: 7}}
 }
 
 func (s *rawServer) close() {

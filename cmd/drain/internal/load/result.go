@@ -1,7 +1,7 @@
 // Package load is drain test's load client: an open-loop schedule, a raw
 // HTTP/1.1 client that never retries, and a plain Result per request.
 //
-// load knows nothing of processes: it dials the endpoints a Target gives it
+// load knows nothing of processes: it dials the endpoints an endpoint.Target gives it
 // and records what happened, so a report can be built from []Result alone.
 package load
 

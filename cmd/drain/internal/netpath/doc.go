@@ -12,7 +12,7 @@
 //   - Service: a VIP on the namespace's lo, DNATed by nftables
 //     (numgen random mod N vmap) to the endpoints, replaced atomically by
 //     SetEndpoints (one `nft -f` transaction); conntrack keeps established
-//     connections where they are. It is a load.Target; Dial reports the
+//     connections where they are. It is a endpoint.Target; Dial reports the
 //     replica the kernel chose, read back from conntrack.
 //   - Relay: a TCP relay adding Latency to data, FIN and RST in both
 //     directions.

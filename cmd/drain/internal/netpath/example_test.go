@@ -7,7 +7,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/netpath"
 )
 
@@ -58,7 +58,7 @@ func ExampleService() {
 
 	ln, _ := ns.Listen("tcp", "127.0.0.1:0") // or: ns.Command(replica argv...)
 	defer ln.Close()
-	svc.SetEndpoints([]load.Endpoint{{Addr: ln.Addr().String(), Replica: 7}})
+	svc.SetEndpoints([]endpoint.Endpoint{{Addr: ln.Addr().String(), Replica: 7}})
 
 	ep, _ := svc.Pick() // the VIP, replica -1
 	c, replica, err := svc.Dial(context.Background(), ep)

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // Path is the whole kernel network path of one run: a Namespace, a
@@ -27,9 +27,9 @@ type Path struct {
 	lat Latency
 
 	mu     sync.Mutex
-	eps    []load.Endpoint  // the Service's endpoints (relay addresses)
-	addrs  map[int32]string // every replica added -> its address in the Service
-	relays []*relayRun      // every relay started, kept until Close
+	eps    []endpoint.Endpoint // the Service's endpoints (relay addresses)
+	addrs  map[int32]string    // every replica added -> its address in the Service
+	relays []*relayRun         // every relay started, kept until Close
 	closed bool
 }
 
@@ -74,7 +74,7 @@ func (p *Path) DialContext(ctx context.Context, network, addr string) (net.Conn,
 // Add adds the endpoint of a replica that became ready; ep.Addr is where
 // the replica listens inside the namespace. With a Latency, a Relay is
 // started in front of it first, and the Service gets the relay's address.
-func (p *Path) Add(ep load.Endpoint) error {
+func (p *Path) Add(ep endpoint.Endpoint) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -122,7 +122,7 @@ func (p *Path) Remove(replica int32) (bool, error) {
 	if p.closed {
 		return false, ErrClosed
 	}
-	eps := slices.DeleteFunc(slices.Clone(p.eps), func(ep load.Endpoint) bool { return ep.Replica == replica })
+	eps := slices.DeleteFunc(slices.Clone(p.eps), func(ep endpoint.Endpoint) bool { return ep.Replica == replica })
 	if len(eps) == len(p.eps) {
 		return false, nil
 	}

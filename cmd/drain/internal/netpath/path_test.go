@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // TestPath: Add and Remove drive the Service through relays; Close leaves
@@ -85,7 +85,7 @@ func TestPath(t *testing.T) {
 		t.Error("Blackhole(9) of a replica never added: ok")
 	}
 	assertUnanswered(t, func(ctx context.Context) error {
-		c, _, err := p.Service().Dial(ctx, load.Endpoint{Addr: DefaultVIP, Replica: -1})
+		c, _, err := p.Service().Dial(ctx, endpoint.Endpoint{Addr: DefaultVIP, Replica: -1})
 		if err == nil {
 			c.Close()
 		}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // startRelay runs a Relay on loopback in front of upstream; it is closed at
@@ -347,8 +347,8 @@ func TestKernelPath(t *testing.T) {
 	svc := newService(t, ns)
 	a, b := twoServers(t, ns)
 	const d = 10 * time.Millisecond
-	var eps []load.Endpoint
-	for _, ep := range []load.Endpoint{a, b} {
+	var eps []endpoint.Endpoint
+	for _, ep := range []endpoint.Endpoint{a, b} {
 		ln, err := ns.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -362,7 +362,7 @@ func TestKernelPath(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		eps = append(eps, load.Endpoint{Addr: r.Addr().String(), Replica: ep.Replica})
+		eps = append(eps, endpoint.Endpoint{Addr: r.Addr().String(), Replica: ep.Replica})
 	}
 	if err := svc.SetEndpoints(eps); err != nil {
 		t.Fatal(err)

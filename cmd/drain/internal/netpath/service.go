@@ -12,7 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // DefaultVIP is the Service's virtual address when none is given: the
@@ -34,7 +34,7 @@ const DefaultVIP = "10.96.0.10:80"
 // kube-proxy's no-endpoint-services rule. Blackhole makes an endpoint's
 // address drop packets, like a pod whose network is gone.
 //
-// Service implements load.Target for clients that dial with its Dial (from
+// Service implements endpoint.Target for clients that dial with its Dial (from
 // inside the namespace): Pick returns the VIP with Replica -1, since the
 // kernel, not Pick, chooses the endpoint; Dial finds the replica the kernel
 // chose in the connection's conntrack entry.
@@ -56,7 +56,7 @@ type Service struct {
 	ct    *conntrack
 }
 
-var _ load.Target = (*Service)(nil)
+var _ endpoint.Target = (*Service)(nil)
 
 // NewService adds the VIP (DefaultVIP if vip is empty; an IPv4 address and
 // port) to the namespace's lo, sets net.ipv4.conf.all.route_localnet=1 in
@@ -143,7 +143,7 @@ table ip %[1]s {
 // or a Relay listening there); Replica is what Dial reports for connections
 // the kernel sends to it. An empty eps makes new connections fail with
 // ECONNREFUSED.
-func (s *Service) SetEndpoints(eps []load.Endpoint) error {
+func (s *Service) SetEndpoints(eps []endpoint.Endpoint) error {
 	aps := make([]netip.AddrPort, len(eps))
 	for i, ep := range eps {
 		ap, err := netip.ParseAddrPort(ep.Addr)
@@ -213,11 +213,11 @@ func (s *Service) Blackhole(addr string) error {
 // Pick returns the VIP with Replica -1 (the kernel chooses the endpoint
 // when the connection is made; Dial reports which). ok is false when the
 // Service has no endpoints.
-func (s *Service) Pick() (load.Endpoint, bool) {
+func (s *Service) Pick() (endpoint.Endpoint, bool) {
 	if s.ready.Load() == 0 {
-		return load.Endpoint{}, false
+		return endpoint.Endpoint{}, false
 	}
-	return load.Endpoint{Addr: s.vip.String(), Replica: -1}, true
+	return endpoint.Endpoint{Addr: s.vip.String(), Replica: -1}, true
 }
 
 // Dial connects to ep.Addr from inside the namespace. For a connection to
@@ -225,7 +225,7 @@ func (s *Service) Pick() (load.Endpoint, bool) {
 // read from the connection's conntrack entry, or -1 if that endpoint is
 // unknown or the lookup failed; for any other address it is ep.Replica.
 // Dial has the shape of a load client's dial hook.
-func (s *Service) Dial(ctx context.Context, ep load.Endpoint) (c net.Conn, replica int32, err error) {
+func (s *Service) Dial(ctx context.Context, ep endpoint.Endpoint) (c net.Conn, replica int32, err error) {
 	c, err = s.ns.DialContext(ctx, "tcp", ep.Addr)
 	if err != nil {
 		return nil, ep.Replica, err

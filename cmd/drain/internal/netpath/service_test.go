@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // newService creates a Service at DefaultVIP in ns, closed at the end of
@@ -31,7 +31,7 @@ func newService(t *testing.T, ns *Namespace) *Service {
 }
 
 // twoServers starts servers "a" (replica 0) and "b" (replica 1) inside ns.
-func twoServers(t *testing.T, ns *Namespace) (a, b load.Endpoint) {
+func twoServers(t *testing.T, ns *Namespace) (a, b endpoint.Endpoint) {
 	t.Helper()
 	for i, name := range []string{"a", "b"} {
 		ln, err := ns.Listen("tcp", "127.0.0.1:0")
@@ -39,7 +39,7 @@ func twoServers(t *testing.T, ns *Namespace) (a, b load.Endpoint) {
 			t.Fatal(err)
 		}
 		s := newServer(t, name, ln)
-		ep := load.Endpoint{Addr: s.addr(), Replica: int32(i)}
+		ep := endpoint.Endpoint{Addr: s.addr(), Replica: int32(i)}
 		if i == 0 {
 			a = ep
 		} else {
@@ -75,7 +75,7 @@ func TestServiceConntrackPinning(t *testing.T) {
 	svc := newService(t, ns)
 	a, b := twoServers(t, ns)
 
-	if err := svc.SetEndpoints([]load.Endpoint{a}); err != nil {
+	if err := svc.SetEndpoints([]endpoint.Endpoint{a}); err != nil {
 		t.Fatal(err)
 	}
 	old, oldR, replica := dialVIP(t, svc)
@@ -83,7 +83,7 @@ func TestServiceConntrackPinning(t *testing.T) {
 		t.Fatalf("first connection reached %q (replica %d), want a (0)", got, replica)
 	}
 
-	if err := svc.SetEndpoints([]load.Endpoint{b}); err != nil {
+	if err := svc.SetEndpoints([]endpoint.Endpoint{b}); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
@@ -107,7 +107,7 @@ func TestServiceRandom(t *testing.T) {
 	ns := newNamespace(t)
 	svc := newService(t, ns)
 	a, b := twoServers(t, ns)
-	if err := svc.SetEndpoints([]load.Endpoint{a, b}); err != nil {
+	if err := svc.SetEndpoints([]endpoint.Endpoint{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
@@ -140,7 +140,7 @@ func TestServiceNoEndpoints(t *testing.T) {
 	if _, ok := svc.Pick(); ok {
 		t.Error("Pick ok with no endpoints")
 	}
-	if err := svc.SetEndpoints([]load.Endpoint{a}); err != nil {
+	if err := svc.SetEndpoints([]endpoint.Endpoint{a}); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.SetEndpoints(nil); err != nil {
@@ -205,7 +205,7 @@ func TestServiceBadInput(t *testing.T) {
 		t.Error("NewService accepted an IPv6 VIP")
 	}
 	svc := newService(t, ns)
-	if err := svc.SetEndpoints([]load.Endpoint{{Addr: "localhost:80"}}); err == nil {
+	if err := svc.SetEndpoints([]endpoint.Endpoint{{Addr: "localhost:80"}}); err == nil {
 		t.Error("SetEndpoints accepted a host name")
 	}
 }
@@ -220,12 +220,12 @@ func TestServiceBlackhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := load.Endpoint{Addr: ln.Addr().String(), Replica: 0}
+	a := endpoint.Endpoint{Addr: ln.Addr().String(), Replica: 0}
 	ln.Close() // the replica exited
-	if err := svc.SetEndpoints([]load.Endpoint{a}); err != nil {
+	if err := svc.SetEndpoints([]endpoint.Endpoint{a}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.Dial(testCtx(t), load.Endpoint{Addr: DefaultVIP, Replica: -1}); !errors.Is(err, syscall.ECONNREFUSED) {
+	if _, _, err := svc.Dial(testCtx(t), endpoint.Endpoint{Addr: DefaultVIP, Replica: -1}); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial to an exited endpoint: %v, want ECONNREFUSED", err)
 	}
 	if err := svc.Blackhole(a.Addr); err != nil {
@@ -235,7 +235,7 @@ func TestServiceBlackhole(t *testing.T) {
 		t.Error("Blackhole of a bad address succeeded")
 	}
 	assertUnanswered(t, func(ctx context.Context) error {
-		c, _, err := svc.Dial(ctx, load.Endpoint{Addr: DefaultVIP, Replica: -1})
+		c, _, err := svc.Dial(ctx, endpoint.Endpoint{Addr: DefaultVIP, Replica: -1})
 		if err == nil {
 			c.Close()
 		}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // TestEndpointsFallbackPick: Pick uses the ready list while it has an
@@ -18,9 +18,9 @@ import (
 // empty, and fails only when both are.
 func TestEndpointsFallbackPick(t *testing.T) {
 	var e Endpoints
-	a := load.Endpoint{Addr: "a", Replica: 0}
-	b := load.Endpoint{Addr: "b", Replica: 1}
-	c := load.Endpoint{Addr: "c", Replica: 2}
+	a := endpoint.Endpoint{Addr: "a", Replica: 0}
+	b := endpoint.Endpoint{Addr: "b", Replica: 1}
+	c := endpoint.Endpoint{Addr: "c", Replica: 2}
 	e.add(a)
 	if !e.setFallback(b, true) || e.setFallback(b, true) {
 		t.Error("setFallback(b, true) twice: want true then false")

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // Endpoints is the client's view of the endpoint list: a replica is added
@@ -21,7 +21,7 @@ import (
 // probe or its exit. Only Plan.Strategy StrategyDeleteAll fills it: a
 // rolling update never leaves the ready list empty.
 //
-// It implements load.Target; Pick and List are safe for concurrent use and
+// It implements endpoint.Target; Pick and List are safe for concurrent use and
 // never block on the Runner. The zero value is an empty list.
 type Endpoints struct {
 	mu   sync.Mutex // serializes writers
@@ -31,10 +31,10 @@ type Endpoints struct {
 // endpointSets is one consistent state of both lists; it is never modified
 // once stored.
 type endpointSets struct {
-	ready, fallback []load.Endpoint
+	ready, fallback []endpoint.Endpoint
 }
 
-var _ load.Target = (*Endpoints)(nil)
+var _ endpoint.Target = (*Endpoints)(nil)
 
 // Pick returns one of the ready endpoints at random, each equally likely,
 // as kube-proxy's nftables rule does (numgen random mod N): unlike
@@ -43,24 +43,24 @@ var _ load.Target = (*Endpoints)(nil)
 // fallback list (terminating but serving) the same way, as kube-proxy
 // does. ok is false when both lists are empty: kube-proxy rejects the
 // connection (the Service has no endpoints).
-func (e *Endpoints) Pick() (ep load.Endpoint, ok bool) {
+func (e *Endpoints) Pick() (ep endpoint.Endpoint, ok bool) {
 	s := e.sets.Load()
 	if s == nil {
-		return load.Endpoint{}, false
+		return endpoint.Endpoint{}, false
 	}
 	l := s.ready
 	if len(l) == 0 {
 		l = s.fallback
 	}
 	if len(l) == 0 {
-		return load.Endpoint{}, false
+		return endpoint.Endpoint{}, false
 	}
 	return l[rand.N(len(l))], true
 }
 
 // List returns a copy of the ready endpoints in the order they were added
 // (not the fallback list).
-func (e *Endpoints) List() []load.Endpoint {
+func (e *Endpoints) List() []endpoint.Endpoint {
 	s := e.sets.Load()
 	if s == nil {
 		return nil
@@ -70,7 +70,7 @@ func (e *Endpoints) List() []load.Endpoint {
 
 // fallbackList returns a copy of the fallback endpoints in the order they
 // joined.
-func (e *Endpoints) fallbackList() []load.Endpoint {
+func (e *Endpoints) fallbackList() []endpoint.Endpoint {
 	s := e.sets.Load()
 	if s == nil {
 		return nil
@@ -93,7 +93,7 @@ func (e *Endpoints) update(fn func(s *endpointSets) bool) bool {
 	return true
 }
 
-func (e *Endpoints) add(ep load.Endpoint) {
+func (e *Endpoints) add(ep endpoint.Endpoint) {
 	e.update(func(s *endpointSets) bool {
 		s.ready = append(s.ready, ep)
 		return true
@@ -105,16 +105,16 @@ func (e *Endpoints) add(ep load.Endpoint) {
 func (e *Endpoints) remove(replica int32) bool {
 	return e.update(func(s *endpointSets) bool {
 		n := len(s.ready)
-		s.ready = slices.DeleteFunc(s.ready, func(ep load.Endpoint) bool { return ep.Replica == replica })
+		s.ready = slices.DeleteFunc(s.ready, func(ep endpoint.Endpoint) bool { return ep.Replica == replica })
 		return len(s.ready) != n
 	})
 }
 
 // setFallback puts ep in the fallback list (serving) or takes it out, and
 // reports whether the list changed.
-func (e *Endpoints) setFallback(ep load.Endpoint, serving bool) bool {
+func (e *Endpoints) setFallback(ep endpoint.Endpoint, serving bool) bool {
 	return e.update(func(s *endpointSets) bool {
-		i := slices.IndexFunc(s.fallback, func(f load.Endpoint) bool { return f.Replica == ep.Replica })
+		i := slices.IndexFunc(s.fallback, func(f endpoint.Endpoint) bool { return f.Replica == ep.Replica })
 		switch {
 		case serving && i < 0:
 			s.fallback = append(s.fallback, ep)

@@ -16,10 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
-
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
 )
 
 // server is the test replica binary built from testdata/server.
@@ -144,7 +143,7 @@ func pids(r *Runner) []int {
 	return out
 }
 
-func replicasOf(eps []load.Endpoint) []int32 {
+func replicasOf(eps []endpoint.Endpoint) []int32 {
 	var out []int32
 	for _, ep := range eps {
 		out = append(out, ep.Replica)
@@ -546,8 +545,8 @@ func TestEndpointsPick(t *testing.T) {
 	if ep, ok := e.Pick(); ok {
 		t.Fatalf("Pick on empty: %v, true", ep)
 	}
-	e.add(load.Endpoint{Addr: "a", Replica: 0})
-	e.add(load.Endpoint{Addr: "b", Replica: 1})
+	e.add(endpoint.Endpoint{Addr: "a", Replica: 0})
+	e.add(endpoint.Endpoint{Addr: "b", Replica: 1})
 	// At random, like kube-proxy's numgen random mod N: both endpoints
 	// come up about equally often, and about half the picks repeat the
 	// previous one (round-robin never repeats with 2 endpoints).
@@ -584,7 +583,7 @@ func TestEndpointsPick(t *testing.T) {
 		})
 	}
 	for i := range 100 {
-		e.add(load.Endpoint{Addr: "c", Replica: int32(2 + i)})
+		e.add(endpoint.Endpoint{Addr: "c", Replica: int32(2 + i)})
 		e.remove(int32(2 + i))
 	}
 	wg.Wait()

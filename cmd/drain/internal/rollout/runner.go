@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
 // ReplicaReport is what happened to one replica. Offsets are from the run
@@ -444,7 +444,7 @@ func (r *Runner) stop(graceful bool) {
 	r.mu.Unlock()
 	for _, p := range procs {
 		r.emit(p, FallbackRemoved, func(time.Time, *Event) bool {
-			return r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, false)
+			return r.eps.setFallback(endpoint.Endpoint{Addr: p.addr, Replica: p.id}, false)
 		})
 	}
 	if graceful {
@@ -655,7 +655,7 @@ func (r *Runner) addEndpoint(p *proc) {
 		if p.gone || p.deleting || (r.stopping && !p.original) {
 			return false
 		}
-		r.eps.add(load.Endpoint{Addr: p.addr, Replica: p.id})
+		r.eps.add(endpoint.Endpoint{Addr: p.addr, Replica: p.id})
 		return true
 	})
 }
@@ -772,7 +772,7 @@ func (r *Runner) setServing(p *proc, serving bool) {
 		if serving && (p.leftSlice || r.stopping) {
 			return false
 		}
-		return r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, serving)
+		return r.eps.setFallback(endpoint.Endpoint{Addr: p.addr, Replica: p.id}, serving)
 	})
 }
 
@@ -781,7 +781,7 @@ func (r *Runner) setServing(p *proc, serving bool) {
 func (r *Runner) leaveSlice(p *proc) {
 	r.emit(p, FallbackRemoved, func(time.Time, *Event) bool {
 		p.leftSlice = true
-		return r.eps.setFallback(load.Endpoint{Addr: p.addr, Replica: p.id}, false)
+		return r.eps.setFallback(endpoint.Endpoint{Addr: p.addr, Replica: p.id}, false)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 	"github.com/drainhttp/drain/cmd/drain/internal/netpath"
 	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
@@ -77,7 +78,7 @@ func (k *kernelPath) wire(plan *rollout.Plan, cfg *load.Config, cancel context.C
 		// rollout's own endpoint list changed.
 		switch ev.Kind {
 		case rollout.EndpointAdded:
-			k.fail(k.path.Add(load.Endpoint{Addr: fmt.Sprintf("127.0.0.1:%d", ev.Port), Replica: ev.Replica}))
+			k.fail(k.path.Add(endpoint.Endpoint{Addr: fmt.Sprintf("127.0.0.1:%d", ev.Port), Replica: ev.Replica}))
 		case rollout.EndpointRemoved:
 			_, err := k.path.Remove(ev.Replica)
 			k.fail(err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
 )
@@ -78,7 +79,7 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	}
 	plan := spec.Plan
 	cfg := spec.Load
-	var target load.Target
+	var target endpoint.Target
 	var kp *kernelPath
 	if spec.Network == NetworkKernel {
 		if kp, err = newKernelPath(spec.Latency, spec.Jitter); err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 )
 
@@ -67,9 +68,9 @@ func TargetAddr(raw string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-type fixed struct{ ep load.Endpoint }
+type fixed struct{ ep endpoint.Endpoint }
 
-func (f fixed) Pick() (load.Endpoint, bool) { return f.ep, true }
+func (f fixed) Pick() (endpoint.Endpoint, bool) { return f.ep, true }
 
 // maxTargetRun bounds the schedule when the load runs until During ends.
 const maxTargetRun = 10 * time.Minute
@@ -90,7 +91,7 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 		}
 		cfg.Duration = maxTargetRun
 	}
-	ep := load.Endpoint{Addr: addr, Replica: 0}
+	ep := endpoint.Endpoint{Addr: addr, Replica: 0}
 	client, err := load.NewClient(cfg, fixed{ep})
 	if err != nil {
 		return TargetRun{}, err

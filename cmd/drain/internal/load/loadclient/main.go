@@ -14,12 +14,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 )
 
-type target struct{ ep load.Endpoint }
+type target struct{ ep endpoint.Endpoint }
 
-func (t target) Pick() (load.Endpoint, bool) { return t.ep, true }
+func (t target) Pick() (endpoint.Endpoint, bool) { return t.ep, true }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "server address")
@@ -43,7 +44,7 @@ func main() {
 	rs, err := load.Run(context.Background(), load.Config{
 		Rate: *rate, Duration: *dur, Conns: *conns,
 		Idle: -1, HalfSent: -1, SlowBody: -1,
-	}, target{load.Endpoint{Addr: *addr}})
+	}, target{endpoint.Endpoint{Addr: *addr}})
 	elapsed := time.Since(start)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadclient:", err)

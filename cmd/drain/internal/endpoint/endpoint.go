@@ -1,4 +1,7 @@
-package load
+// Package endpoint holds the one type the rollout (which produces endpoint
+// lists), the network paths (which route to them) and the load client (which
+// dials them) share, so that none of them imports another for it.
+package endpoint
 
 // Endpoint is one address a new connection may be dialed to.
 type Endpoint struct {
