@@ -23,4 +23,7 @@ UPLINK=${UPLINK:-eth0}
 # installed elsewhere (say /usr/bin/kubectl v1.32, which warns of version skew).
 export PATH=$BIN:/usr/local/go/bin:$PATH
 
+# Held by every measurement run, as by other people's benchmarks on this machine.
+LOAD_LOCK=${DRAIN_LOAD_LOCK:-/tmp/drain-load.lock}
+
 log() { echo "[$(date +%T)] $*" >&2; }
