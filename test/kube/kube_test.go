@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var scripts = []string{"build", "down", "inventory", "lib.sh", "measure", "rollout", "table", "timeline", "up", "variants"}
+var scripts = []string{"build", "down", "inventory", "lib.sh", "measure", "requests", "rollout", "table", "timeline", "up", "variants"}
 
 // TestScriptsParse checks every script with bash -n, and that the runnable
 // ones stop at the first error (the teardown relies on it).
