@@ -92,6 +92,10 @@ type summary struct {
 		Sent     int `json:"sent"`
 		Survived int `json:"survived"`
 	} `json:"kinds"`
+	NoEndpoint []struct {
+		From float64  `json:"from_seconds"`
+		To   *float64 `json:"to_seconds"`
+	} `json:"no_endpoint"`
 }
 
 func testMode(t *testing.T, mode string, extra ...string) (summary, int) {
