@@ -42,8 +42,21 @@ kubectl delete pod -l ...); --ready-delay holds each replacement's first
 readiness probe back (initialDelaySeconds). While no endpoint is ready the
 client picks among the deleted replicas whose readiness probe still passes
 (kube-proxy's fallback to serving terminating endpoints; their probe runs
-on until they exit); with none, the connection is refused. Exit status: 0 when at most --allow-lost requests were lost, 1 when
-more were, 2 on bad usage or when the replicas could not start.
+on until they exit); with none, the connection is refused.
+
+Exit status: 0 when at most --allow-lost requests were lost, 1 when more
+were, 2 on bad usage or when the replicas could not start (every flag and
+output path is checked first), 130 when Ctrl-C stopped the run (the report
+is partial and says "interrupted"). A request is ok only with a status in
+--expect (default 2xx).
+
+--target URL loads a service you run (http:// or https:// and the URL's
+path; --host, --header, --method, --insecure, --ca). One request must
+succeed first, or nothing runs (exit 2, with the reason). --rollout
+KIND/NAME [-n NS] then restarts that Kubernetes workload with kubectl and
+waits for the rollout and for its old pods to be gone; --during CMD runs
+any command, which must block until the rollout is over. See
+docs/ci-gate.md.
 
 Replicas run with KUBERNETES_SERVICE_HOST set (as in a pod) unless
 --pod-env=false, so libraries pick their in-cluster defaults.
@@ -102,7 +115,7 @@ func (f *testFlags) register(fs interface {
 	Float64Var(*float64, string, float64, string)
 }) {
 	fs.IntVar(&f.replicas, "replicas", rollout.DefaultReplicas, "replicas to run and replace")
-	fs.StringVar(&f.strategy, "rollout", rollout.StrategyRolling, "rolling (one replica at a time, maxSurge 1, maxUnavailable 0) or delete-all (every replica deleted at once, the replacements started together)")
+	fs.StringVar(&f.strategy, "rollout", rollout.StrategyRolling, "rolling (one replica at a time, maxSurge 1, maxUnavailable 0) or delete-all (every replica deleted at once, the replacements started together); with --target, KIND/NAME: a Kubernetes workload to restart with kubectl")
 	fs.DurationVar(&f.readyDelay, "ready-delay", 0, "a replacement's first readiness probe comes no sooner than this after its start (initialDelaySeconds)")
 	fs.StringVar(&f.readyPath, "ready-path", rollout.DefaultReadyPath, "readiness probe path (HTTP GET, ready on 200)")
 	fs.BoolVar(&f.tcpReady, "tcp-ready", false, "readiness is a successful TCP dial instead of --ready-path")
