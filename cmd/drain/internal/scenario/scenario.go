@@ -106,7 +106,7 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	}
 	auto := cfg.Duration == 0
 	if auto {
-		cfg.Duration = bound(plan)
+		cfg.Duration = plan.MaxDuration()
 	}
 	if target == nil {
 		target = r.Endpoints()
@@ -162,24 +162,6 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 		return run, loadErr
 	}
 	return run, ctx.Err()
-}
-
-// bound is the longest a rollout of plan can take: the load's schedule when
-// it is to run until the rollout ends (Execute then ends it early).
-func bound(p rollout.Plan) time.Duration {
-	def := func(v, d time.Duration) time.Duration {
-		if v <= 0 {
-			return d
-		}
-		return v
-	}
-	n := p.Replicas
-	if n <= 0 {
-		n = rollout.DefaultReplicas
-	}
-	settle := def(p.Settle, rollout.DefaultSettle)
-	per := max(p.ReadyDelay, 0) + def(p.ReadyTimeout, rollout.DefaultReadyTimeout) + settle + max(p.PreStop, 0)
-	return def(p.Warmup, rollout.DefaultWarmup) + time.Duration(n)*per + def(p.Grace, rollout.DefaultGrace) + settle + 5*time.Second
 }
 
 // measured drops the end of the replicas that were still running when the
