@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // This file: one replica's life as the Runner drives it: started, probed until
@@ -222,16 +224,10 @@ func (r *Runner) killAfter(p *proc, deadline time.Time) {
 	})
 }
 
-var signalNames = map[syscall.Signal]string{
-	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
-	syscall.SIGILL: "SIGILL", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS",
-	syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1",
-	syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2", syscall.SIGPIPE: "SIGPIPE",
-	syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
-}
-
+// signalName is the signal's name as the kernel's headers spell it
+// ("SIGKILL"), or "signal N" for one without a name.
 func signalName(s syscall.Signal) string {
-	if n, ok := signalNames[s]; ok {
+	if n := unix.SignalName(s); n != "" {
 		return n
 	}
 	return "signal " + strconv.Itoa(int(s))
