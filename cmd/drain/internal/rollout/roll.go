@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -46,7 +47,9 @@ import (
 // An old replica's address drops new connections Teardown after it exited.
 // Roll returns once every old replica has exited and its endpoint removal
 // has reached Endpoints, and every new one's addition has. hooks may be
-// nil. On an error every process has been killed and reaped.
+// nil. On an error every process has been killed and reaped. If Stop is
+// called while Roll runs, Roll returns an error wrapping ErrStopped (and
+// the failure it caused, if any).
 func (r *Runner) Roll(ctx context.Context, hooks Hooks) error {
 	r.mu.Lock()
 	if !r.started || r.stopping {
@@ -69,9 +72,18 @@ func (r *Runner) Roll(ctx context.Context, hooks Hooks) error {
 	} else {
 		err = r.roll(ctx, hooks, old)
 	}
-	if err != nil && !errors.Is(err, ErrStopped) {
-		r.stop(false)
+	if err == nil || errors.Is(err, ErrStopped) {
+		return err
 	}
+	select {
+	case <-r.quit:
+		// Stop began meanwhile: a replica it signaled failing its
+		// readiness is the stop, not the rollout's failure; and a second
+		// stop call here would cut Stop's graceful wait short.
+		return fmt.Errorf("%w (%w)", ErrStopped, err)
+	default:
+	}
+	r.stop(false)
 	return err
 }
 
