@@ -150,6 +150,7 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 				spec.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s  %s%s", label, line, left) }
 			} else {
 				fmt.Fprintf(stderr, "compare: [%d/%d] %s %s\n", i+1, total, s.name, strategy)
+				spec.Progress, _ = newProgress(stderr, "compare:   ")
 			}
 			i++
 			run, err := scenario.Execute(ctx, spec)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // usageError marks bad input: exit status 2.
@@ -63,26 +62,4 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return nil
 	}
 	return err
-}
-
-// newFlags returns a FlagSet that reports errors instead of exiting.
-func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, strings.TrimLeft(usage, "\n"))
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses args and turns a flag error into a usage error.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	return nil
 }

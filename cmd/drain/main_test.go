@@ -49,7 +49,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"test"}, 2, "no COMMAND given"},
 		{[]string{"test", "--rate", "0", "--", "true"}, 2, "--rate 0: need a positive"},
-		{[]string{"test", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"test", "--bogus"}, 2, "flag provided but not defined: --bogus (drain test -h lists the flags)"},
 		{[]string{"test", "--post-ratio", "2", "--", "x"}, 2, "--post-ratio 2"},
 		{[]string{"test", "--client", "curl", "--", "x"}, 2, `--client "curl": use raw or go`},
 		{[]string{"test", "--rollout", "recreate", "--", "x"}, 2, `--rollout "recreate": use rolling or delete-all`},

@@ -239,11 +239,8 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		defer lf.Close()
 		logw = lf
 	}
-	var progress func(string)
-	if isTerminal(stderr) {
-		progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s", line) }
-		defer fmt.Fprint(stderr, "\r\033[K")
-	}
+	progress, endProgress := newProgress(stderr, "drain test: ")
+	defer endProgress()
 	out := testOutput{fs: fs, stdout: stdout, json: *jsonOut, html: *htmlOut, results: *resultsOut, allowLost: *allowLost}
 
 	if *target != "" {
