@@ -17,9 +17,18 @@ func (u usageError) Unwrap() error { return u.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // lostError marks a run that lost more requests than allowed: exit status 1.
-type lostError struct{ lost, allowed int }
+// For drain compare, row names the row that lost most and rows counts the
+// rows over the limit.
+type lostError struct {
+	lost, allowed int
+	row           string
+	rows          int
+}
 
 func (l lostError) Error() string {
+	if l.row != "" {
+		return fmt.Sprintf("%d rows lost more than %d requests, %s most: %d", l.rows, l.allowed, l.row, l.lost)
+	}
 	return fmt.Sprintf("%d requests lost (allowed %d)", l.lost, l.allowed)
 }
 

@@ -55,7 +55,10 @@ func exitCode(err error, stderr io.Writer) int {
 		printError(stderr, u.err)
 		return 2
 	case errors.As(err, &l):
-		return 1 // the report already said it
+		if l.row != "" { // compare: the table shows the rows, not the limit
+			printError(stderr, err)
+		}
+		return 1 // drain test: the report already said it
 	default:
 		printError(stderr, err)
 		return 1

@@ -56,6 +56,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"test", "--ready-delay", "-1s", "--", "x"}, 2, "--ready-delay -1s: need a duration >= 0"},
 		{[]string{"test", "--rollout", "delete-all", "--network", "kernel", "--", "x"}, 2, "--rollout=delete-all needs --network=model"},
 		{[]string{"compare", "--rollout", "all", "--", "x"}, 2, `--rollout "all": use rolling or delete-all`},
+		{[]string{"compare", "--allow-lost", "-2"}, 2, "--allow-lost -2: need a number of requests >= 0, or -1 for no limit"},
 		{[]string{"test", "--", "/nonexistent/server"}, 2, "/nonexistent/server"},
 		{[]string{"hello", "--shutdown", "sometimes"}, 2, `unknown shutdown mode "sometimes"`},
 		{[]string{"hello", "extra"}, 2, "hello takes no arguments"},

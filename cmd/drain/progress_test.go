@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/report"
 )
 
 // TestLogProgress: without a terminal, status lines reach the log when the
@@ -53,5 +56,28 @@ func TestFlagErrorOneLine(t *testing.T) {
 	printError(&b, errors.New("rollout: no command"))
 	if got, want := b.String(), "drain: server closed\ndrain: rollout: no command\n"; got != want {
 		t.Errorf("printed %q, want %q", got, want)
+	}
+}
+
+// TestCompareAllowLost: with --allow-lost N, a measured row that lost more
+// than N is exit status 1 naming the worst row; rows not measured do not
+// count; -1 sets no limit.
+func TestCompareAllowLost(t *testing.T) {
+	rows := []report.Row{
+		{Server: "drain hello", Strategy: "drain", Verdict: report.Lossless},
+		{Server: "drain hello", Strategy: "immediate", Verdict: report.Lossy, Lost: 12},
+		{Server: "drain hello", Strategy: "none", Verdict: report.Lossy, Lost: 40},
+		{Server: "express", Strategy: "x", Verdict: report.NotInstalled, Lost: 99},
+	}
+	if err := checkRows(rows, -1); err != nil {
+		t.Errorf("no limit: %v", err)
+	}
+	if err := checkRows(rows, 40); err != nil {
+		t.Errorf("limit 40: %v", err)
+	}
+	err := checkRows(rows, 10)
+	var l lostError
+	if !errors.As(err, &l) || exitCode(err, io.Discard) != 1 || !strings.Contains(err.Error(), "2 rows lost more than 10 requests, drain hello none most: 40") {
+		t.Errorf("limit 10: %v, want exit 1 naming 2 rows and drain hello none", err)
 	}
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"flag"
 	"runtime/debug"
 )
-
-type flagT = flag.Flag
 
 // version is the module version drain was built from, or "devel".
 var version = func() string {

@@ -129,9 +129,10 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 		results, loadErr = client.Run(ctx)
 	})
 	if spec.Progress != nil {
-		stop := make(chan struct{})
-		defer close(stop)
-		wg.Go(func() { progress(stop, loadDone, t0, client, r, spec.Progress) })
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() { defer close(stopped); progress(stop, loadDone, t0, client, r, spec.Progress) }()
+		// No status line after Execute returns (the caller writes next).
+		defer func() { close(stop); <-stopped }()
 	}
 	rollErr := r.Roll(ctx, hooks)
 	if rollErr != nil && ctx.Err() != nil {
