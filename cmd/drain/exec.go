@@ -39,6 +39,7 @@ Commands:
   test      start replicas of a server, put load on them, roll them, count every lost request
   compare   run test against several servers and strategies, one table
   exec      run a server in any language behind a proxy that drains it without loss
+  version   print the versions of drain, its library and Go, and the commit it was built from
 
 Run 'drain <command> -h' for a command's flags.
 `
@@ -59,6 +60,8 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		run = runCompare
 	case "exec":
 		run = runExec
+	case "version", "--version":
+		run = runVersion
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, rootUsage)
 		return nil

@@ -67,8 +67,8 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if *delay < 0 {
 		return usagef("--delay %v: want a non-negative number of seconds", *delay)
 	}
-	ready, ok := drain.ParseReadyPolicy(*readyFlag)
-	if !ok {
+	var ready drain.ReadyPolicy
+	if ready.UnmarshalText([]byte(*readyFlag)) != nil {
 		return usagef("--ready %q: use auto, until-drain or through-delay", *readyFlag)
 	}
 	level := slog.LevelWarn

@@ -354,6 +354,11 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	w = append(w, "\r\n"...)
 	f.fast.Add(1) // before the client can see the answer (tests count)
 	w, err = copyFastBody(c.c, u, w, res)
+	if errors.Is(err, errStreamEnded) {
+		p.release(u, false)
+		p.log.Info("drain exec: a streamed response ended at the drain's deadline", "method", r.methodName())
+		return false, nil
+	}
 	if err != nil {
 		p.release(u, false)
 		if !errors.Is(err, errClientWrite) {
@@ -368,6 +373,11 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 
 // errClientWrite marks an error writing to the client.
 var errClientWrite = errors.New("proxy: writing to the client")
+
+// errStreamEnded: a chunked response was ended with a last chunk when its
+// request's context ended between two chunks; neither connection can be
+// reused.
+var errStreamEnded = errors.New("proxy: streamed response ended at the deadline")
 
 // fail answers a request the application did not answer.
 func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byte, error) {
@@ -587,52 +597,25 @@ func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error)
 	switch {
 	case res.noBody:
 	case res.chunked:
-		for {
-			total := 0
-			line, err := readLine(br, &total)
-			if err != nil {
-				return w, unexpected(err)
-			}
-			size, ok := chunkSize(line)
-			if !ok {
-				return w, fmt.Errorf("%w: chunk size line %q", errMalformed, line)
-			}
-			w = append(w, line...)
+		fc := fastChunks{w: w, c: c}
+		atBoundary, err := walkChunked(br, &fc)
+		w = fc.w
+		if err == nil {
 			w = append(w, "\r\n"...)
-			if size == 0 {
-				break
-			}
-			for n := size; n > 0; {
-				m, err := take(n)
-				if err != nil {
-					return w, unexpected(err)
+		} else {
+			if atBoundary && u.cr.ended {
+				// The request's context ended (the drain's deadline, or
+				// the client left) between two chunks: end the body
+				// cleanly (a complete chunked encoding, then the
+				// connection closes) rather than cut it.
+				w = append(w, "0\r\n\r\n"...)
+				if ferr := flush(); ferr != nil {
+					return w, ferr
 				}
-				n -= m
+				return w, errStreamEnded
 			}
-			if line, err = readLine(br, &total); err != nil || len(line) != 0 {
-				return w, fmt.Errorf("%w: no CRLF after a chunk", errMalformed)
-			}
-			w = append(w, "\r\n"...)
+			return w, err
 		}
-		for total := 0; ; {
-			line, err := readLine(br, &total)
-			if err != nil {
-				return w, unexpected(err)
-			}
-			if len(line) == 0 {
-				break
-			}
-			k, _, _, ok := splitField(line)
-			if !ok {
-				return w, fmt.Errorf("%w: trailer line %q", errMalformed, line)
-			}
-			if hopByHop(k) || k == "Content-Length" {
-				continue
-			}
-			w = append(w, line...)
-			w = append(w, "\r\n"...)
-		}
-		w = append(w, "\r\n"...)
 	case res.length >= 0:
 		for n := res.length; n > 0; {
 			m, err := take(n)
@@ -654,11 +637,52 @@ func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error)
 	return w, flush()
 }
 
-func unexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// fastChunks re-frames a chunked body for the fast path: chunks pass on
+// as they are (their size lines checked), appended to w, which flush
+// writes to the client.
+type fastChunks struct {
+	w []byte
+	c net.Conn
+}
+
+func (f *fastChunks) chunkSize(line []byte, _ int64) error {
+	f.w = append(append(f.w, line...), "\r\n"...)
+	return nil
+}
+
+func (f *fastChunks) chunkData(b []byte) error {
+	if len(f.w)+len(b) > 64<<10 {
+		if err := f.flushW(); err != nil {
+			return err
+		}
 	}
-	return err
+	f.w = append(f.w, b...)
+	return nil
+}
+
+func (f *fastChunks) chunkEnd() error {
+	f.w = append(f.w, "\r\n"...)
+	return nil
+}
+
+func (f *fastChunks) trailer(_ string, _, line []byte) error {
+	f.w = append(append(f.w, line...), "\r\n"...)
+	return nil
+}
+
+func (f *fastChunks) beforeWait() error { return f.flushW() }
+
+// flushW writes f.w to the client.
+func (f *fastChunks) flushW() error {
+	if len(f.w) == 0 {
+		return nil
+	}
+	_, err := f.c.Write(f.w)
+	f.w = f.w[:0]
+	if err != nil {
+		return errClientWrite
+	}
+	return nil
 }
 
 // chunkSize parses a chunk-size line (hex size, optional extensions).
