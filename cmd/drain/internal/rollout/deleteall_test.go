@@ -418,3 +418,36 @@ func TestEventKindNames(t *testing.T) {
 		t.Errorf("names %q, %q; want fallback_added, fallback_removed", FallbackAdded, FallbackRemoved)
 	}
 }
+
+// TestStopDuringRoll: a replacement that Stop's SIGTERM ends before it is
+// ready is the stop, not a failed rollout: Roll returns ErrStopped, and
+// Stop's graceful wait is not cut short (the old replica, draining for
+// 300 ms, exits on its own, not by SIGKILL). Before, Roll returned the
+// replacement's exit and called stop a second time, which forced SIGKILL.
+func TestStopDuringRoll(t *testing.T) {
+	started := make(chan struct{})
+	p := quick("-term-delay", "300ms")
+	p.Replicas = 1
+	p.ReadyDelay = time.Minute
+	p.StopTimeout = 5 * time.Second
+	p.OnEvent = func(ev Event) {
+		if ev.Kind == Started && ev.Replica == 1 {
+			close(started)
+		}
+	}
+	r := New(p, time.Time{})
+	defer r.Stop()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rolled := make(chan error, 1)
+	go func() { rolled <- r.Roll(context.Background(), nil) }()
+	<-started
+	r.Stop()
+	if err := <-rolled; !errors.Is(err, ErrStopped) {
+		t.Errorf("Roll: %v, want ErrStopped", err)
+	}
+	if old := r.Replicas()[0]; old.Killed || old.ExitCode != 0 {
+		t.Errorf("old replica: %+v, want a clean exit after its 300 ms drain (not SIGKILL)", old)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -78,6 +79,39 @@ func TestSyncerNoPeriod(t *testing.T) {
 			t.Errorf("apply times (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestSyncerKeepsOrder: a change is seen no sooner than those that
+// happened before it, even if its goroutine wakes first (a busy machine:
+// under load a replacement's readiness overtook the deletion before it and
+// the deletion waited a whole SyncPeriod); when the run stops, a change
+// is seen at once together with those ahead of it.
+func TestSyncerKeepsOrder(t *testing.T) {
+	var got []string
+	spawned := true
+	// The goroutines never run: the test wakes the changes itself.
+	s := &syncer{lag: time.Hour, quit: make(chan struct{}), spawn: func(func()) bool { return spawned }}
+	for _, name := range []string{"deleted", "added", "probe failed"} {
+		s.change(func() { got = append(got, name) })
+	}
+	deleted, added := s.lagging[0], s.lagging[1]
+	s.arrive(added, false)
+	if len(got) != 0 {
+		t.Fatalf("applied %v while the deletion ahead was not seen yet, want nothing", got)
+	}
+	s.arrive(deleted, false)
+	if want := []string{"deleted", "added"}; !slices.Equal(got, want) {
+		t.Fatalf("applied %v, want %v", got, want)
+	}
+	spawned = false // stopping
+	s.change(func() { got = append(got, "exited") })
+	if want := []string{"deleted", "added", "probe failed", "exited"}; !slices.Equal(got, want) {
+		t.Errorf("applied %v once the run stops, want %v", got, want)
+	}
+	s.arrive(deleted, false) // a late goroutine: nothing more
+	if len(got) != 4 || len(s.lagging) != 0 {
+		t.Errorf("applied %v, %d waiting after a late wake-up, want 4 and none", got, len(s.lagging))
+	}
 }
 
 const ms = time.Millisecond
