@@ -804,7 +804,7 @@ func (r *Runner) sigterm(p *proc, grace bool) time.Time {
 		if p.gone || p.rep.SIGTERM >= 0 {
 			return false
 		}
-		syscall.Kill(p.pid, syscall.SIGTERM)
+		sendSIGTERM(p.pid)
 		p.rep.SIGTERM = now.Sub(r.t0)
 		if grace && !r.stopping {
 			r.wg.Add(1)
@@ -863,8 +863,8 @@ func (noHooks) AfterStop(int32, time.Time) {}
 var signalNames = map[syscall.Signal]string{
 	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
 	syscall.SIGILL: "SIGILL", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS",
-	syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1",
-	syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2", syscall.SIGPIPE: "SIGPIPE",
+	syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
+	syscall.SIGSEGV: "SIGSEGV", syscall.SIGPIPE: "SIGPIPE", // + SIGUSR1/2 on Unix (sys_unix.go)
 	syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
@@ -135,8 +134,8 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 			run.DuringStart = time.Since(t0)
 			cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
 			cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			cmd.SysProcAttr = duringSysProcAttr()
+			cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 			if err := cmd.Start(); err != nil {
 				run.DuringErr = err
 			} else {
