@@ -47,10 +47,6 @@ use); 1 on other errors.
 Flags:
 `
 
-// forwarded are the signals drain exec passes to the application as they are.
-var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGWINCH, syscall.SIGTTIN, syscall.SIGTTOU}
-
 // Defaults of drain exec.
 const (
 	defaultChildGrace        = 10 * time.Second
@@ -469,10 +465,6 @@ func parseSignal(s string) (syscall.Signal, bool) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
 		return syscall.Signal(n), true
 	}
-	m := map[string]syscall.Signal{
-		"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "HUP": syscall.SIGHUP,
-		"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "KILL": syscall.SIGKILL, "WINCH": syscall.SIGWINCH,
-	}
-	sig, ok := m[s]
+	sig, ok := signalsByName[s]
 	return sig, ok
 }
