@@ -286,6 +286,18 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			started = true
 			log.Info("drain exec: draining", "cause", why)
 			d.Stop()
+			// WebSockets get their Close (1001) when the lame duck ends:
+			// until then the pod may still get traffic, and a client
+			// told to go away reconnects, through the Service, to a
+			// replica that is staying.
+			go func() {
+				t := time.NewTicker(20 * time.Millisecond)
+				defer t.Stop()
+				for d.Phase() < drain.PhaseClosing {
+					<-t.C
+				}
+				px.GoingAway()
+			}()
 		}
 	}
 	ctxDone, childDone := ctx.Done(), child.Done()
