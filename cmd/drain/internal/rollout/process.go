@@ -16,7 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 )
 
 // Errors returned by Start and Roll, wrapped with the replica, its command,
@@ -140,7 +141,8 @@ func (p *proc) waitReady(ctx context.Context, plan *Plan, client *http.Client, s
 	}
 }
 
-// probe runs one readiness check.
+// probe runs one readiness check: a TCP connect, or an HTTP GET answered
+// with any 200-399 (child.Ready: Kubernetes' rule, as for drain exec).
 func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bool {
 	ctx, cancel := context.WithTimeout(ctx, DefaultProbeTimeout)
 	defer cancel()
@@ -166,7 +168,7 @@ func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bo
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return child.Ready(resp.StatusCode)
 }
 
 // newProbeClient returns a plain client without keep-alives or proxy, so
@@ -199,28 +201,10 @@ func freePort(used map[int]bool) (int, error) {
 	return 0, errors.New("rollout: pick a port: no new free port")
 }
 
-// waitExit blocks until the process pid has exited, without reaping it
-// (waitid with WNOWAIT), so its pid and process group id cannot be reused
-// while the group is being killed.
-func waitExit(pid int) error {
-	const (
-		pPID    = 1
-		wEXITED = 0x4
-		wNOWAIT = 0x1000000
-	)
-	var info [128]byte // siginfo_t
-	for {
-		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid),
-			uintptr(unsafe.Pointer(&info[0])), wEXITED|wNOWAIT, 0, 0)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
-}
+// waitExit blocks until the process pid has exited, without reaping it,
+// so its pid and process group id cannot be reused while the group is
+// being killed.
+func waitExit(pid int) error { return child.WaitExit(pid) }
 
 // killGroup sends SIGKILL to the process group pgid.
 func killGroup(pgid int) {

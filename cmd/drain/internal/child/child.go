@@ -1,4 +1,9 @@
-package proxy
+// Package child supervises an application process: drain exec's
+// COMMAND and drain test's replicas. It starts a process in its own
+// process group, waits for it to be ready (one rule, [Ready]), signals,
+// stops and reaps it (optionally every orphan too, as a container's PID 1
+// must), and names signals and exit statuses.
+package child
 
 import (
 	"context"
@@ -13,8 +18,8 @@ import (
 	"time"
 )
 
-// ChildConfig describes the application process.
-type ChildConfig struct {
+// Config describes the application process.
+type Config struct {
 	// Path and Args are the program (resolved, e.g. by exec.LookPath) and
 	// its arguments, Args[0] included.
 	Path string
@@ -34,11 +39,11 @@ type ChildConfig struct {
 	Log *slog.Logger
 }
 
-// Child is the running application. It runs in its own process group (so a
-// terminal's Ctrl-C reaches only the drain), and gets SIGKILL if this
-// process dies (Linux).
-type Child struct {
-	cfg  ChildConfig
+// Process is the running application. It runs in its own process group (so
+// a terminal's Ctrl-C reaches only the drain), and gets SIGKILL if this
+// process dies (Linux). Its methods are safe for concurrent use.
+type Process struct {
+	cfg  Config
 	proc *os.Process
 	pid  int
 	log  *slog.Logger
@@ -50,9 +55,9 @@ type Child struct {
 	orphans int           // ReapAll: orphans reaped
 }
 
-// StartChild starts the application.
-func StartChild(cfg ChildConfig) (*Child, error) {
-	c := &Child{cfg: cfg, log: cfg.Log, done: make(chan struct{})}
+// Start starts the application.
+func Start(cfg Config) (*Process, error) {
+	c := &Process{cfg: cfg, log: cfg.Log, done: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -88,7 +93,7 @@ func StartChild(cfg ChildConfig) (*Child, error) {
 
 // reapAll is the only waiter of this process: it reaps the application and
 // any orphan reparented here until no child is left.
-func (c *Child) reapAll() {
+func (c *Process) reapAll() {
 	defer close(c.reaper)
 	for {
 		var ws syscall.WaitStatus
@@ -115,7 +120,7 @@ func (c *Child) reapAll() {
 	}
 }
 
-func (c *Child) finish(ws syscall.WaitStatus) {
+func (c *Process) finish(ws syscall.WaitStatus) {
 	c.mu.Lock()
 	c.status = ws
 	c.mu.Unlock()
@@ -123,14 +128,14 @@ func (c *Child) finish(ws syscall.WaitStatus) {
 }
 
 // Pid is the application's process id (and process group id).
-func (c *Child) Pid() int { return c.pid }
+func (c *Process) Pid() int { return c.pid }
 
 // Done is closed once the application has exited and been reaped.
-func (c *Child) Done() <-chan struct{} { return c.done }
+func (c *Process) Done() <-chan struct{} { return c.done }
 
 // Exited reports the exit status if the application has exited: "exited
 // with status N" or "was killed by signal S"; "" while it runs.
-func (c *Child) Exited() string {
+func (c *Process) Exited() string {
 	select {
 	case <-c.done:
 	default:
@@ -143,7 +148,7 @@ func (c *Child) Exited() string {
 
 // ExitCode is the exit status after Done: the process's own, or 128 plus the
 // signal number when a signal ended it (the shell's convention).
-func (c *Child) ExitCode() int {
+func (c *Process) ExitCode() int {
 	<-c.done
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -151,7 +156,7 @@ func (c *Child) ExitCode() int {
 }
 
 // Orphans reports how many orphaned descendants were reaped (ReapAll).
-func (c *Child) Orphans() int {
+func (c *Process) Orphans() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.orphans
@@ -174,7 +179,7 @@ func describe(ws syscall.WaitStatus) string {
 // Signal sends sig to the application process (not its group: a server
 // that forwards signals to its workers would otherwise send them twice).
 // It is a no-op once the application has exited.
-func (c *Child) Signal(sig os.Signal) error {
+func (c *Process) Signal(sig os.Signal) error {
 	err := c.proc.Signal(sig)
 	if errors.Is(err, os.ErrProcessDone) {
 		return nil
@@ -185,7 +190,7 @@ func (c *Child) Signal(sig os.Signal) error {
 // Stop sends sig and waits up to grace for the application to exit, then
 // kills its whole process group. It returns once the application has been
 // reaped.
-func (c *Child) Stop(sig os.Signal, grace time.Duration) {
+func (c *Process) Stop(sig os.Signal, grace time.Duration) {
 	select {
 	case <-c.done:
 		return
@@ -209,7 +214,7 @@ func (c *Child) Stop(sig os.Signal, grace time.Duration) {
 // Cleanup kills what is left of the application once it has exited: its
 // process group, and with ReapAll every orphan reparented here; then waits
 // (at most timeout) until they are reaped. Call it after Done.
-func (c *Child) Cleanup(timeout time.Duration) {
+func (c *Process) Cleanup(timeout time.Duration) {
 	<-c.done
 	_ = syscall.Kill(-c.pid, syscall.SIGKILL) // ESRCH when the group is empty
 	if c.reaper == nil {
@@ -226,10 +231,9 @@ func (c *Child) Cleanup(timeout time.Duration) {
 }
 
 // WaitReady polls the application every interval until it is ready: an
-// HTTP GET of path answered with 2xx or 3xx (what a Kubernetes probe
-// accepts) or, when path is "", a successful TCP connect. It fails when ctx
+// HTTP GET of path answered with a status [Ready] accepts, or, when path is "", a successful TCP connect. It fails when ctx
 // ends or the application exits first.
-func (c *Child) WaitReady(ctx context.Context, addr, path string, interval time.Duration) error {
+func (c *Process) WaitReady(ctx context.Context, addr, path string, interval time.Duration) error {
 	client := &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 		Timeout:   time.Second,
@@ -254,7 +258,7 @@ func (c *Child) WaitReady(ctx context.Context, addr, path string, interval time.
 			res, err := client.Do(req)
 			if err == nil {
 				res.Body.Close()
-				if res.StatusCode >= 200 && res.StatusCode < 400 {
+				if Ready(res.StatusCode) {
 					return nil
 				}
 				last = "GET " + path + ": " + res.Status
@@ -272,5 +276,10 @@ func (c *Child) WaitReady(ctx context.Context, addr, path string, interval time.
 	}
 }
 
-// ErrNotReady is returned by [Child.WaitReady].
+// Ready reports whether an HTTP readiness probe answered with status
+// passes: any 200-399, Kubernetes' rule for an httpGet probe, used for
+// drain exec's application and for drain test's replicas alike.
+func Ready(status int) bool { return status >= 200 && status < 400 }
+
+// ErrNotReady is returned by [Process.WaitReady].
 var ErrNotReady = errors.New("the application did not become ready")

@@ -1,4 +1,4 @@
-package proxy
+package child
 
 import (
 	"os"
@@ -53,4 +53,17 @@ func ppid(pid int) int {
 	}
 	n, _ := strconv.Atoi(f[1])
 	return n
+}
+
+// WaitExit blocks until the process pid has exited, without reaping it
+// (waitid with WNOWAIT), so that its pid and process group id cannot be
+// reused while what is left of its group is being killed.
+func WaitExit(pid int) error {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
