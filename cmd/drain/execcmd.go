@@ -88,12 +88,12 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fs.Usage()
 		return usagef("no COMMAND given: drain exec [flags] -- COMMAND [ARGS...]")
 	}
-	policy, ok := drain.ParseIdlePolicy(*idle)
-	if !ok {
+	var policy drain.IdlePolicy
+	if policy.UnmarshalText([]byte(*idle)) != nil {
 		return usagef("--idle %q: use keepalive, one-more or immediate", *idle)
 	}
-	readyPolicy, ok := drain.ParseReadyPolicy(*readyFlag)
-	if !ok {
+	var readyPolicy drain.ReadyPolicy
+	if readyPolicy.UnmarshalText([]byte(*readyFlag)) != nil {
 		return usagef("--ready %q: use auto, until-drain or through-delay", *readyFlag)
 	}
 	sig, ok := child.ParseSignal(*childSig)

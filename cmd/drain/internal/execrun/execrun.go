@@ -96,10 +96,6 @@ func (e ExitError) ExitCode() int { return e.Code }
 // readyInterval is how often the application is probed until it is ready.
 const readyInterval = 20 * time.Millisecond
 
-// forwarded are the signals drain exec passes to the application as they are.
-var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGWINCH, syscall.SIGTTIN, syscall.SIGTTOU}
-
 // Run runs the application behind the drain until ctx ends or SIGTERM or
 // SIGINT arrives, drains, stops the application and returns nil, an
 // [ExitError] with its status, or an error wrapping [ErrStart] when it

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/child"
@@ -76,7 +75,11 @@ func (p *proc) start(plan *Plan, stdout, stderr io.Writer) error {
 		cmd.Stdout = stdout // else /dev/null
 	}
 	cmd.Stderr = io.MultiWriter(stderr, p.stderr)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	attr, err := replicaSysProcAttr()
+	if err != nil {
+		return err
+	}
+	cmd.SysProcAttr = attr
 	// The whole group is killed when the leader exits, so the pipes close;
 	// this only guards against a member that left the group and kept them.
 	cmd.WaitDelay = time.Second
@@ -199,16 +202,6 @@ func freePort(used map[int]bool) (int, error) {
 		}
 	}
 	return 0, errors.New("rollout: pick a port: no new free port")
-}
-
-// waitExit blocks until the process pid has exited, without reaping it,
-// so its pid and process group id cannot be reused while the group is
-// being killed.
-func waitExit(pid int) error { return child.WaitExit(pid) }
-
-// killGroup sends SIGKILL to the process group pgid.
-func killGroup(pgid int) {
-	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // tail keeps the last tailLines lines written to it.
