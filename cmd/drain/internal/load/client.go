@@ -106,6 +106,7 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		conns:   make(map[net.Conn]struct{}),
 		armed:   make(map[int32][]*hardConn),
 		prog:    &c.prog,
+		done:    make(chan struct{}),
 		start:   time.Now(), // before c.cur publishes r: Finish and the hooks read it
 	}
 	r.limit.Store(total)
@@ -131,11 +132,16 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 	stop := context.AfterFunc(ctx, r.abort)
 	defer stop()
 
-	var wg sync.WaitGroup
+	var wg, quiet sync.WaitGroup
+	for i := range c.cfg.Quiet {
+		quiet.Go(func() { r.quiet(i) })
+	}
 	for range c.cfg.Conns {
 		wg.Go(r.steady)
 	}
 	wg.Wait()
+	close(r.done) // the quiet connections' next requests are not sent
+	quiet.Wait()
 	r.finishHard()
 
 	out := make([]Result, 0, int(total)+len(r.hard))
@@ -211,6 +217,7 @@ type run struct {
 	connID atomic.Uint32 // last connection number given out
 	seq    atomic.Uint64 // hard-case requests numbered after total
 	limit  atomic.Uint64 // Finish lowers it: no request at or after it is sent
+	done   chan struct{} // closed when the steady load has ended
 
 	// results[n] is steady request n, written only by the worker that
 	// claimed n; filled[n] says it was recorded (not aborted). Memory per

@@ -19,6 +19,10 @@ const (
 	DefaultHalfSentAfter  = 300 * time.Millisecond // headers complete this long after SIGTERM
 	DefaultIdleAfter      = 1 * time.Second        // idle connections send this long after SIGTERM
 	DefaultSlowBodyFor    = 500 * time.Millisecond // slow bodies trickle over this long after SIGTERM
+	DefaultQuiet          = 32                     // quiet connections drain test runs (Config.Quiet's zero is none)
+	DefaultQuietAfter     = 5 * time.Second        // their quiet gap: the keep-alive timeout in play (Node's, the drain library's in-cluster default)
+	DefaultQuietSpread    = 500 * time.Millisecond // their gaps spread over QuietAfter ± this (a server may enforce its timeout up to a tenth late: the drain library sweeps every tenth)
+	DefaultQuietLatency   = 5 * time.Millisecond   // one-way latency modelled between a quiet connection's check and its request's arrival
 )
 
 // Client implementations for [Config.Client].
@@ -80,6 +84,27 @@ type Config struct {
 	HalfSentAfter time.Duration // when half-sent headers are completed
 	IdleAfter     time.Duration // when idle connections send their request
 	SlowBodyFor   time.Duration // how long slow bodies trickle
+
+	// Quiet is the number of quiet connections (0 or negative: none,
+	// unlike the fields above; drain test runs DefaultQuiet): for the whole run, each sends one request, stays quiet for
+	// its gap and sends again, as a low-traffic client's pool does. The
+	// gaps are spread evenly over QuietAfter ± QuietSpread, so some land
+	// just before, some just after a server's keep-alive timeout of about
+	// QuietAfter. Before each reuse the connection is checked like the
+	// steady pool's (a FIN seen: a new connection, no loss), then the
+	// request reaches the server 2 x QuietLatency later: the time the
+	// server's FIN and the request spend on a network with that one-way
+	// latency, in which a close and a request cross. Such a request is
+	// lost by any client, which is why a server's keep-alive timeout must
+	// be longer than its clients' (and routers') idle timeouts. Their
+	// Results have Kind Quiet; they use the run's methods in turn, POST
+	// (which no client retries) when it has its own GET/POST mix. Zero
+	// durations mean the defaults; a negative QuietLatency none (the
+	// network path has latency of its own).
+	Quiet        int
+	QuietAfter   time.Duration
+	QuietSpread  time.Duration
+	QuietLatency time.Duration
 }
 
 // MaxRate is the highest Config.Rate accepted: one client process cannot
@@ -136,6 +161,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.Idle, DefaultIdle)
 	def(&cfg.HalfSent, DefaultHalfSent)
 	def(&cfg.SlowBody, DefaultSlowBody)
+	cfg.Quiet = max(cfg.Quiet, 0)
+	switch {
+	case cfg.QuietLatency == 0:
+		cfg.QuietLatency = DefaultQuietLatency
+	case cfg.QuietLatency < 0:
+		cfg.QuietLatency = 0
+	}
 	for _, d := range []struct {
 		p    *time.Duration
 		def  time.Duration
@@ -145,6 +177,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		{&cfg.HalfSentAfter, DefaultHalfSentAfter, "half-sent delay"},
 		{&cfg.IdleAfter, DefaultIdleAfter, "idle delay"},
 		{&cfg.SlowBodyFor, DefaultSlowBodyFor, "slow-body duration"},
+		{&cfg.QuietAfter, DefaultQuietAfter, "quiet gap"},
+		{&cfg.QuietSpread, DefaultQuietSpread, "quiet spread"},
 	} {
 		if *d.p < 0 {
 			return cfg, fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, *d.p)

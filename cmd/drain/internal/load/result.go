@@ -65,10 +65,11 @@ const (
 	Idle                 // sent on a connection left idle across a SIGTERM
 	HalfSent             // headers half-way on the wire when the SIGTERM came
 	SlowBody             // a POST whose body trickles in across the SIGTERM
+	Quiet                // a pooled connection quiet for about the keep-alive timeout, then sending again
 	numKinds
 )
 
-var kindNames = [...]string{"steady", "idle", "halfsent", "slowbody"}
+var kindNames = [...]string{"steady", "idle", "halfsent", "slowbody", "quiet"}
 
 // String returns the kind's stable name.
 func (k Kind) String() string {
