@@ -142,7 +142,7 @@ func (f *testFlags) register(fs interface {
 	fs.DurationVar(&f.jitter, "jitter", 0, "vary --latency uniformly by up to this much, without reordering (needs --network=kernel)")
 	fs.Float64Var(&f.rate, "rate", 500, "requests per second (open loop)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (0: until every replaced replica has exited, plus --settle)")
-	fs.IntVar(&f.conns, "conns", 32, "persistent connections carrying the steady load")
+	fs.IntVar(&f.conns, "conns", load.DefaultConns, "persistent connections carrying the steady load")
 	fs.BoolVar(&f.noReuse, "no-reuse", false, "a new connection for every request")
 	fs.Float64Var(&f.postRatio, "post-ratio", 0.5, "share of requests sent as POST with a body")
 	fs.IntVar(&f.idle, "idle", load.DefaultIdle, "per restart: connections idle at SIGTERM that send once more later (-1: none)")
@@ -199,7 +199,7 @@ func (f *testFlags) validate() error {
 	return nil
 }
 
-func (f *testFlags) spec(command []string, stderr io.Writer) scenario.Spec {
+func (f *testFlags) spec(command []string) scenario.Spec {
 	plan := rollout.Plan{
 		Command:     command,
 		Replicas:    f.replicas,
@@ -305,6 +305,8 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return err
 	}
 	command := fs.Args()
+	progress, endProgress := newProgress(stderr, "drain test: ")
+	defer endProgress()
 	req := load.Request{Host: *host, Header: headers, Expect: f.expectSet}
 	if *methods != "" {
 		req.Methods = strings.Split(*methods, ",")
@@ -316,17 +318,17 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		if f.network != "" && f.network != scenario.NetworkModel {
 			return usagef("--network=%s needs replicas started by drain test, not --target", f.network)
 		}
-		cfg := f.spec(nil, stderr).Load
+		cfg := f.spec(nil).Load
 		cfg.IdleAfter = *idleAfter
 		cfg.Request = req
 		spec := scenario.TargetSpec{
 			URL: *target, Insecure: *insecure, CA: *caFile, Load: cfg, During: *during, Rollout: kube,
-			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, Progress: progress(stderr),
+			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, Progress: progress,
 		}
 		if err := spec.Check(); err != nil {
 			return plainUsage(err)
 		}
-		return runTarget(ctx, spec, fs, stderr, testOutput{fs: fs, stdout: stdout, json: *jsonOut, html: *htmlOut, results: *resultsOut, allowLost: *allowLost}, *logOut)
+		return runTarget(ctx, spec, fs, stderr, testOutput{stdout: stdout, json: *jsonOut, html: *htmlOut, results: *resultsOut, allowLost: *allowLost}, *logOut)
 	}
 	switch {
 	case *during != "":
@@ -338,7 +340,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		fs.Usage()
 		return usagef("no COMMAND given: drain test [flags] -- COMMAND [ARGS...], or --target URL")
 	}
-	spec := f.spec(command, stderr)
+	spec := f.spec(command)
 	spec.Load.IdleAfter = *idleAfter
 	spec.Load.Request = req
 	if err := spec.Check(); err != nil {
@@ -350,11 +352,8 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	defer closeLog()
 	spec.Plan.Stdout, spec.Plan.Stderr = logw, logw
-	spec.Progress = progress(stderr)
-	if spec.Progress != nil {
-		defer fmt.Fprint(stderr, "\r\033[K")
-	}
-	out := testOutput{fs: fs, stdout: stdout, json: *jsonOut, html: *htmlOut, results: *resultsOut, allowLost: *allowLost}
+	spec.Progress = progress
+	out := testOutput{stdout: stdout, json: *jsonOut, html: *htmlOut, results: *resultsOut, allowLost: *allowLost}
 	start := time.Now()
 	run, err := scenario.Execute(ctx, spec)
 	if ctx.Err() != nil && run.Results == nil {
@@ -509,17 +508,8 @@ func openLog(path string) (io.Writer, func(), error) {
 	return lf, func() { lf.Close() }, nil
 }
 
-// progress returns the live progress line writer, nil off a terminal.
-func progress(stderr io.Writer) func(string) {
-	if !isTerminal(stderr) {
-		return nil
-	}
-	return func(line string) { fmt.Fprintf(stderr, "\r\033[K%s", line) }
-}
-
 // testOutput writes drain test's reports.
 type testOutput struct {
-	fs            interface{ Visit(func(*flagT)) }
 	stdout        io.Writer
 	json          bool
 	html, results string
@@ -546,7 +536,7 @@ func (o testOutput) write(sum report.Summary, results []load.Result, name string
 // check turns too many lost requests into exit status 1.
 func (o testOutput) check(sum report.Summary) error {
 	if sum.Lost > o.allowLost {
-		return lostError{sum.Lost, o.allowLost}
+		return lostError{lost: sum.Lost, allowed: o.allowLost}
 	}
 	return nil
 }
@@ -558,9 +548,9 @@ func exitStatus(err error) string {
 	return err.Error()
 }
 
-func summarize(command string, fs interface{ Visit(func(*flagT)) }, run scenario.Run) report.Summary {
+func summarize(command string, fs *flag.FlagSet, run scenario.Run) report.Summary {
 	flags := map[string]string{}
-	fs.Visit(func(f *flagT) { flags[f.Name] = f.Value.String() })
+	fs.Visit(func(f *flag.Flag) { flags[f.Name] = f.Value.String() })
 	meta := report.Meta{Command: command, Flags: flags, Start: run.Start, Duration: run.Duration, Version: version, Interrupted: run.Interrupted}
 	return report.Summarize(meta, run.Results, run.Events, nil)
 }

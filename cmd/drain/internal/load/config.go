@@ -11,7 +11,7 @@ import (
 
 // Defaults for the zero fields of [Config].
 const (
-	DefaultConns          = 8                      // persistent connections of the steady load
+	DefaultConns          = 32                     // persistent connections of the steady load (drain test --conns)
 	DefaultRequestTimeout = 10 * time.Second       // per request, from its intended time
 	DefaultIdle           = 4                      // idle connections per stopped replica
 	DefaultHalfSent       = 4                      // half-sent requests per stopped replica

@@ -77,7 +77,7 @@ var ErrSpec = errors.New("drain: bad run")
 func (spec Spec) Check() error {
 	cfg := spec.Load
 	if cfg.Duration == 0 {
-		cfg.Duration = bound(spec.Plan)
+		cfg.Duration = spec.Plan.MaxDuration()
 	} else if min := minDuration(spec.Plan); cfg.Duration < min {
 		return fmt.Errorf("%w: --duration %v ends before the rollout's last restart could be measured (at least %v: %s); "+
 			"give --duration 0 to load until the rollout ends, or at least %v", ErrSpec, cfg.Duration, min, minDurationWhy(spec.Plan), min)
@@ -179,7 +179,7 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	}
 	auto := cfg.Duration == 0
 	if auto {
-		cfg.Duration = bound(plan)
+		cfg.Duration = plan.MaxDuration()
 	}
 	if target == nil {
 		target = r.Endpoints()
@@ -202,9 +202,10 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 		results, loadErr = client.Run(ctx)
 	})
 	if spec.Progress != nil {
-		stop := make(chan struct{})
-		defer close(stop)
-		wg.Go(func() { progress(stop, loadDone, t0, client, r, spec.Progress) })
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() { defer close(stopped); progress(stop, loadDone, t0, client, r, spec.Progress) }()
+		// No status line after Execute returns (the caller writes next).
+		defer func() { close(stop); <-stopped }()
 	}
 	rollErr := r.Roll(ctx, hooks)
 	if rollErr != nil && ctx.Err() != nil {
@@ -243,24 +244,6 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 		return run, loadErr
 	}
 	return run, ctx.Err()
-}
-
-// bound is the longest a rollout of plan can take: the load's schedule when
-// it is to run until the rollout ends (Execute then ends it early).
-func bound(p rollout.Plan) time.Duration {
-	def := func(v, d time.Duration) time.Duration {
-		if v <= 0 {
-			return d
-		}
-		return v
-	}
-	n := p.Replicas
-	if n <= 0 {
-		n = rollout.DefaultReplicas
-	}
-	settle := def(p.Settle, rollout.DefaultSettle)
-	per := max(p.ReadyDelay, 0) + def(p.ReadyTimeout, rollout.DefaultReadyTimeout) + settle + max(p.PreStop, 0)
-	return def(p.Warmup, rollout.DefaultWarmup) + time.Duration(n)*per + def(p.Grace, rollout.DefaultGrace) + settle + 5*time.Second
 }
 
 // measured drops the end of the replicas that were still running when the

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
@@ -358,8 +357,8 @@ func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan e
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
 	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.SysProcAttr = duringSysProcAttr()
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
