@@ -80,7 +80,7 @@ func TestGateUsage(t *testing.T) {
 		{"replicas: huge rate", append([]string{"--rate", "1e9"}, cmd...), "--rate 1e+09"},
 		{"replicas: html unwritable", append([]string{"--html", filepath.Join(dir, "no", "x.html")}, cmd...), "--html: open"},
 		{"replicas: html --", append([]string{"--html", "--"}, cmd[1:]...), `--html "--": looks like a flag`},
-		{"replicas: duration too short", append([]string{"--duration", "2s"}, cmd...), "--duration 2s ends before the rollout's last restart could be measured (at least 3s: --warmup 1s + 2 restarts x (--ready-delay 0s + --prestop 0s + --settle 1s))"},
+		{"replicas: duration too short", append([]string{"--duration", "2s"}, cmd...), "--duration 2s ends before the rollout's last restart could be measured (at least 9s: --warmup 7s + 2 restarts x (--ready-delay 0s + --prestop 0s + --settle 1s))"},
 		{"replicas: insecure", append([]string{"--insecure"}, cmd...), "--insecure and --ca need an https --target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
