@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -299,5 +301,47 @@ func TestInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "drain: interrupted at") {
 		t.Errorf("stderr lacks the interruption:\n%s", stderr.String())
+	}
+}
+
+// TestHelloProtocols: drain hello serves h2c with prior knowledge, and
+// with --tls HTTPS (h2 by ALPN) with a self-signed certificate that
+// --tls-cert writes out for drain test --ca.
+func TestHelloProtocols(t *testing.T) {
+	url, _ := startHello(t, "--shutdown", "stdlib")
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	resp, err := (&http.Client{Transport: &http.Transport{Protocols: &h2c}}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+		t.Errorf("h2c: %s %d, want HTTP/2.0 200", resp.Proto, resp.StatusCode)
+	}
+
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	url, _ = startHello(t, "--shutdown", "drain", "--tls", "--tls-cert", cert)
+	if !strings.HasPrefix(url, "https://127.0.0.1:") {
+		t.Fatalf("url %q", url)
+	}
+	out, stderr, code := run(t, "test", "--json", "--target", url, "--ca", cert, "--duration", "300ms", "--rate", "100")
+	var s summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if code != 0 || s.Sent < 30 || s.Lost != 0 {
+		t.Errorf("https with --ca: exit %d sent %d lost %d\n%s", code, s.Sent, s.Lost, stderr)
+	}
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(cert)
+	pool.AppendCertsFromPEM(b)
+	resp, err = (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Errorf("TLS: %s, want HTTP/2.0 by ALPN", resp.Proto)
 	}
 }
