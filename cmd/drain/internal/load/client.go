@@ -129,6 +129,10 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		r.tr = r.newTransport()
 		defer r.tr.CloseIdleConnections()
 	}
+	if c.cfg.Protocol != ProtocolH1 {
+		r.h2 = &h2Pool{mu: make([]sync.Mutex, c.cfg.H2Conns), slots: make([]*h2Conn, c.cfg.H2Conns)}
+		defer r.closeH2()
+	}
 	stop := context.AfterFunc(ctx, r.abort)
 	defer stop()
 
@@ -212,6 +216,7 @@ type run struct {
 	total uint64
 	prog  *progress
 	tr    *http.Transport // ClientGo only
+	h2    *h2Pool         // Protocol h2c and h2 only
 
 	next   atomic.Uint64 // next steady request to claim
 	connID atomic.Uint32 // last connection number given out
@@ -375,7 +380,9 @@ func (r *run) steady() {
 		mi := r.cfg.Request.methodIndex(n, r.cfg.PostRatio)
 		res := Result{Seq: n, Intended: intended, Kind: Steady, Post: hasBody(methods[mi]), Replica: -1}
 		deadline := r.start.Add(intended + r.cfg.RequestTimeout)
-		if r.tr != nil {
+		if r.h2 != nil {
+			r.doH2(&res, methods[mi], deadline)
+		} else if r.tr != nil {
 			r.doGo(&res, methods[mi], deadline)
 		} else {
 			if conn != nil && (r.cfg.NoReuse || !conn.idle.usable()) {

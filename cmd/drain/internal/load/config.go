@@ -60,6 +60,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Client selects the HTTP client: ClientRaw ("" too) or ClientGo.
 	Client string
+	// Protocol is the steady load's protocol: ProtocolH1 ("" too),
+	// ProtocolH2C or ProtocolH2 (which needs Request.TLS). Over HTTP/2 the
+	// steady requests are streams spread over H2Conns connections (0:
+	// DefaultH2Conns), request n on connection n % H2Conns, never retried
+	// (GoAway and RefusedStream are their own outcomes); the hard cases and
+	// the quiet connections stay HTTP/1.1.
+	Protocol string
+	H2Conns  int
 	// Request shapes every request: path, Host, extra headers, methods,
 	// TLS and the statuses that count as OK. The zero value is GET and
 	// POST of / in clear text, 2xx expected.
@@ -136,6 +144,32 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if err := cfg.Request.check(); err != nil {
 		return cfg, err
+	}
+	switch cfg.Protocol {
+	case "", ProtocolH1:
+		cfg.Protocol = ProtocolH1
+	case ProtocolH2C:
+		if cfg.Request.TLS != nil {
+			return cfg, fmt.Errorf("%w: protocol h2c is clear text: use h2 over TLS", ErrConfig)
+		}
+	case ProtocolH2:
+		if cfg.Request.TLS == nil {
+			return cfg, fmt.Errorf("%w: protocol h2 needs TLS (an https target); h2c is HTTP/2 in clear text", ErrConfig)
+		}
+		tc := cfg.Request.TLS.Clone()
+		tc.NextProtos = []string{"h2", "http/1.1"}
+		cfg.Request.TLS = tc
+	default:
+		return cfg, fmt.Errorf("%w: protocol %q: use h1, h2c or h2", ErrConfig, cfg.Protocol)
+	}
+	if cfg.Protocol != ProtocolH1 && cfg.Client == ClientGo {
+		return cfg, fmt.Errorf("%w: the go client speaks HTTP/1.1 here; HTTP/2 is the raw client's", ErrConfig)
+	}
+	if cfg.H2Conns < 0 {
+		return cfg, fmt.Errorf("%w: h2 conns %d is negative", ErrConfig, cfg.H2Conns)
+	}
+	if cfg.H2Conns == 0 {
+		cfg.H2Conns = DefaultH2Conns
 	}
 	if cfg.Conns < 0 {
 		return cfg, fmt.Errorf("%w: conns %d is negative", ErrConfig, cfg.Conns)
