@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -74,6 +75,11 @@ Ctrl-C. See docs/netpath.md.
 Flags:
 `
 
+// DefaultSteady is drain test's steady phase before the first SIGTERM
+// (--warmup): long enough for every quiet connection (gaps up to 5.5 s,
+// started within 320 ms) to send again after a 5 s keep-alive timeout.
+const DefaultSteady = 7 * time.Second
+
 // testFlags are the flags drain test and drain compare share.
 type testFlags struct {
 	replicas    int
@@ -105,6 +111,10 @@ type testFlags struct {
 	timeout   time.Duration
 	expect    string
 	expectSet load.StatusSet
+
+	quiet        int
+	quietAfter   time.Duration
+	quietLatency time.Duration
 }
 
 func (f *testFlags) register(fs interface {
@@ -124,7 +134,7 @@ func (f *testFlags) register(fs interface {
 	fs.DurationVar(&f.syncPeriod, "sync-period", rollout.DefaultSyncPeriod, "apply endpoint changes in syncs at least this far apart, like kube-proxy's minSyncPeriod (0: each on its own)")
 	fs.DurationVar(&f.teardown, "teardown", rollout.DefaultTeardown, "an exited replica's address drops new connections (they time out) this long after its exit (0: never, they are refused)")
 	fs.DurationVar(&f.grace, "grace", rollout.DefaultGrace, "SIGKILL this long after SIGTERM (terminationGracePeriodSeconds)")
-	fs.DurationVar(&f.warmup, "warmup", rollout.DefaultWarmup, "load before the first restart")
+	fs.DurationVar(&f.warmup, "warmup", DefaultSteady, "the steady phase: load before the first restart, long enough for the quiet connections to cross a 5 s keep-alive timeout; its losses are the report's \"steady\" line")
 	fs.DurationVar(&f.settle, "settle", rollout.DefaultSettle, "load after each restart before the next")
 	fs.BoolVar(&f.podEnv, "pod-env", true, "set KUBERNETES_SERVICE_HOST for the replicas, as in a pod")
 	fs.StringVar(&f.network, "network", scenario.NetworkModel, "model (the client picks an endpoint) or kernel (a namespace, an nftables Service and conntrack; needs root)")
@@ -140,6 +150,9 @@ func (f *testFlags) register(fs interface {
 	fs.IntVar(&f.slowBody, "slow-body", load.DefaultSlowBody, "per restart: POSTs whose body trickles in across SIGTERM (-1: none)")
 	fs.StringVar(&f.client, "client", load.ClientRaw, "raw (never retries) or go (net/http's Transport, which retries idempotent requests silently)")
 	fs.DurationVar(&f.timeout, "timeout", load.DefaultRequestTimeout, "per-request timeout, from its intended send time")
+	fs.IntVar(&f.quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
+	fs.DurationVar(&f.quietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
+	fs.DurationVar(&f.quietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
 	fs.StringVar(&f.expect, "expect", "2xx", "statuses that count as ok: statuses, ranges and classes, comma-separated (e.g. 2xx,301); any other response is lost, by class")
 }
 
@@ -162,6 +175,8 @@ func (f *testFlags) validate() error {
 		return usagef("--rate %v: need a positive number of requests per second", f.rate)
 	case f.duration < 0:
 		return usagef("--duration %v: need a positive duration, or 0 for automatic", f.duration)
+	case f.quiet < -1 || f.quietAfter <= 0 || f.quietLatency < 0:
+		return usagef("--quiet %d --quiet-after %v: need a count >= -1 and a positive gap", f.quiet, f.quietAfter)
 	case f.postRatio < 0 || f.postRatio > 1:
 		return usagef("--post-ratio %v: need a number between 0 and 1", f.postRatio)
 	case f.timeout < 0:
@@ -232,6 +247,9 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 			HalfSent:       f.halfSent,
 			SlowBody:       f.slowBody,
 			Request:        load.Request{Expect: f.expectSet},
+			Quiet:          max(f.quiet, 0),
+			QuietAfter:     f.quietAfter,
+			QuietLatency:   cmp.Or(f.quietLatency, -1), // 0 is none here, the default in load
 		},
 	}
 }
@@ -402,6 +420,9 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, fs *flag.FlagSet, 
 		srun.Interrupted, srun.InterruptedAt = true, run.Duration
 	}
 	sum := summarize("drain test", fs, srun)
+	if run.DuringStart >= 0 {
+		sum.SetSteady(run.DuringStart, run.Results) // before --during: the steady state
+	}
 	if werr := out.write(sum, run.Results, spec.URL); werr != nil {
 		return werr
 	}

@@ -468,7 +468,8 @@ func TestConfig(t *testing.T) {
 	}
 	want := Config{Rate: 1, Duration: time.Second, Conns: DefaultConns, RequestTimeout: DefaultRequestTimeout,
 		Client: ClientRaw, Idle: DefaultIdle, HalfSent: 0, SlowBody: DefaultSlowBody,
-		HalfSentAfter: DefaultHalfSentAfter, IdleAfter: DefaultIdleAfter, SlowBodyFor: DefaultSlowBodyFor}
+		HalfSentAfter: DefaultHalfSentAfter, IdleAfter: DefaultIdleAfter, SlowBodyFor: DefaultSlowBodyFor,
+		QuietAfter: DefaultQuietAfter, QuietSpread: DefaultQuietSpread, QuietLatency: DefaultQuietLatency}
 	if got := c.Config(); !reflect.DeepEqual(got, want) { // Dial is a func: not comparable with !=
 		t.Errorf("defaults: got %+v\nwant %+v", got, want)
 	}

@@ -48,6 +48,7 @@ func ExampleSummarize() {
 	// idle after SIGTERM        1/1
 	// half-sent headers         0/1
 	// slow body across SIGTERM  0/0
+	// quiet, then again         0/0
 	// steady load               1/1
 	//
 	// latency (ok)  p50  p90  p99  p99.9  max
@@ -55,6 +56,8 @@ func ExampleSummarize() {
 	//
 	// replica  port  ready   sigterm  removed  exit    drain   exit code  killed  sent  lost
 	// 0        8080  0.010s  0.090s   -        0.190s  0.100s  0          no      3     1
+	//
+	// steady: 0 lost (before the rollout, until 0.090s)
 	//
 	// verdict: LOST 1 request
 }
