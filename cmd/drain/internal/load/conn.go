@@ -99,6 +99,10 @@ func statusOutcome(status int) Outcome {
 	switch {
 	case status == 503:
 		return Status503
+	case status == 502:
+		return Status502
+	case status == 504:
+		return Status504
 	case status >= 500:
 		return Status5xx
 	}

@@ -18,12 +18,14 @@ const (
 	EOF                      // the peer closed (FIN) before a full response
 	Timeout                  // no full response before the request timeout
 	Status503                // a complete 503 response
-	Status5xx                // a complete 5xx response other than 503
+	Status5xx                // a complete 5xx response other than 502, 503, 504
+	Status502                // a complete 502 response (a router: its upstream failed)
+	Status504                // a complete 504 response (a router: its upstream timed out)
 	Other                    // anything else: malformed response, local error
 	numOutcomes
 )
 
-var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "other"}
+var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "502", "504", "other"}
 
 // String returns the outcome's stable name, used in JSON and tables.
 func (o Outcome) String() string {

@@ -29,6 +29,8 @@ var outcomeColors = map[load.Outcome]string{
 	load.Timeout:   "#73c0de",
 	load.Status503: "#fac858",
 	load.Status5xx: "#5470c6",
+	load.Status502: "#3ba272",
+	load.Status504: "#ea7ccc",
 	load.Other:     "#888888",
 }
 

@@ -40,6 +40,8 @@ func ExampleSummarize() {
 	// timeout  0
 	// 503      0
 	// 5xx      0
+	// 502      0
+	// 504      0
 	// other    0
 	//
 	// hard case                 survived
