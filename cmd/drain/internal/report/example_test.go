@@ -42,6 +42,8 @@ func ExampleSummarize() {
 	// 5xx      0
 	// 502      0
 	// 504      0
+	// 4xx      0
+	// status   0
 	// other    0
 	//
 	// hard case                 survived
