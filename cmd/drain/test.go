@@ -17,6 +17,7 @@ import (
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 	"github.com/drainhttp/drain/cmd/drain/internal/report"
 	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
+	"github.com/drainhttp/drain/cmd/drain/internal/router"
 	"github.com/drainhttp/drain/cmd/drain/internal/scenario"
 )
 
@@ -98,6 +99,7 @@ type testFlags struct {
 	network     string
 	latency     time.Duration
 	jitter      time.Duration
+	router      string
 
 	rate      float64
 	duration  time.Duration
@@ -140,6 +142,7 @@ func (f *testFlags) register(fs interface {
 	fs.StringVar(&f.network, "network", scenario.NetworkModel, "model (the client picks an endpoint) or kernel (a namespace, an nftables Service and conntrack; needs root)")
 	fs.DurationVar(&f.latency, "latency", 0, "one-way delay between client and replicas (needs --network=kernel)")
 	fs.DurationVar(&f.jitter, "jitter", 0, "vary --latency uniformly by up to this much, without reordering (needs --network=kernel)")
+	fs.StringVar(&f.router, "router", "", "put a real L7 router between the client and the replicas: nginx, haproxy or caddy, as its ingress controller runs it, following the endpoints with its lag (docs/routers.md; install with routers/NAME/install)")
 	fs.Float64Var(&f.rate, "rate", 500, "requests per second (open loop)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (0: until every replaced replica has exited, plus --settle)")
 	fs.IntVar(&f.conns, "conns", load.DefaultConns, "persistent connections carrying the steady load")
@@ -195,6 +198,10 @@ func (f *testFlags) validate() error {
 		return usagef("--latency %v --jitter %v: need durations >= 0", f.latency, f.jitter)
 	case (f.latency > 0 || f.jitter > 0) && f.network != scenario.NetworkKernel:
 		return usagef("--latency and --jitter need --network=kernel (the delay comes from a relay in the kernel path)")
+	case f.router != "" && !slices.Contains(router.Names(), f.router):
+		return usagef("--router %q: use one of %s", f.router, strings.Join(router.Names(), ", "))
+	case f.router != "" && f.network == scenario.NetworkKernel:
+		return usagef("--router needs --network=%s: the router runs on this host's loopback", scenario.NetworkModel)
 	}
 	return nil
 }
@@ -234,6 +241,7 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 		Network: f.network,
 		Latency: f.latency,
 		Jitter:  f.jitter,
+		Router:  f.router,
 		Plan:    plan,
 		Load: load.Config{
 			Rate:           f.rate,
@@ -317,6 +325,9 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		}
 		if f.network != "" && f.network != scenario.NetworkModel {
 			return usagef("--network=%s needs replicas started by drain test, not --target", f.network)
+		}
+		if f.router != "" {
+			return usagef("--router needs replicas started by drain test, not --target (the router follows their endpoints)")
 		}
 		cfg := f.spec(nil).Load
 		cfg.IdleAfter = *idleAfter

@@ -18,7 +18,9 @@ const (
 	EOF                          // the peer closed (FIN) before a full response
 	Timeout                      // no full response before the request timeout
 	Status503                    // a complete 503 response
-	Status5xx                    // a complete 5xx response other than 503
+	Status5xx                    // a complete 5xx response other than 502, 503, 504
+	Status502                    // a complete 502 response (a router: its upstream failed)
+	Status504                    // a complete 504 response (a router: its upstream timed out)
 	Status4xx                    // a complete 4xx response not expected (a misrouted or unauthorized request)
 	StatusOther                  // a complete 1xx, 2xx or 3xx response not expected (a redirect, say)
 	GoAway                       // HTTP/2: the server's GOAWAY left the stream unprocessed (or came before it could open)
@@ -27,7 +29,7 @@ const (
 	numOutcomes
 )
 
-var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "4xx", "status", "goaway", "refused_stream", "other"}
+var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "502", "504", "4xx", "status", "goaway", "refused_stream", "other"}
 
 // String returns the outcome's stable name, used in JSON and tables.
 func (o Outcome) String() string {

@@ -29,6 +29,8 @@ var outcomeColors = map[load.Outcome]string{
 	load.Timeout:       "#73c0de",
 	load.Status503:     "#fac858",
 	load.Status5xx:     "#5470c6",
+	load.Status502:     "#c23531",
+	load.Status504:     "#2f4554",
 	load.Status4xx:     "#3ba272",
 	load.StatusOther:   "#ea7ccc",
 	load.GoAway:        "#b6a2de",
