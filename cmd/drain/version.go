@@ -18,11 +18,20 @@ var version = func() string {
 // library's version as one of its dependencies.
 const libraryPath = "github.com/drainhttp/drain"
 
+// buildVersion is set by scripts/release (-ldflags "-X
+// main.buildVersion=vX.Y.Z") for a build whose build info has no version:
+// one from a checkout or from the workspace.
+var buildVersion string
+
 // mainVersion is the tool module's version in bi: "v1.2.3" for `go install
-// github.com/drainhttp/drain/cmd/drain@v1.2.3`, "devel" for a build from a
-// checkout (Go records "(devel)" there, or nothing without build info).
+// github.com/drainhttp/drain/cmd/drain@v1.2.3`; for a build from a checkout
+// (Go records "(devel)" there, or nothing without build info) buildVersion,
+// or "devel" without it.
 func mainVersion(bi *debug.BuildInfo) string {
 	if bi == nil || bi.Main.Version == "" || bi.Main.Version == "(devel)" {
+		if buildVersion != "" {
+			return buildVersion
+		}
 		return "devel"
 	}
 	return bi.Main.Version

@@ -53,6 +53,21 @@ func TestVersionText(t *testing.T) {
 	}
 }
 
+// TestVersionRelease: scripts/release stamps the version of a checkout
+// build; a version in the build info (go install ...@v) wins.
+func TestVersionRelease(t *testing.T) {
+	defer func(v string) { buildVersion = v }(buildVersion)
+	buildVersion = "v1.2.3"
+	devel := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+	installed := &debug.BuildInfo{Main: debug.Module{Version: "v1.2.4"}}
+	if got := mainVersion(devel); got != "v1.2.3" {
+		t.Errorf("checkout build: %q, want the stamped v1.2.3", got)
+	}
+	if got := mainVersion(installed); got != "v1.2.4" {
+		t.Errorf("installed build: %q, want its module version v1.2.4", got)
+	}
+}
+
 // TestVersionCommand runs the command on the test binary's own build info.
 func TestVersionCommand(t *testing.T) {
 	stdout, stderr, code := run(t, "version")

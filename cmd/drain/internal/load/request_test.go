@@ -128,9 +128,9 @@ func TestRequestShape(t *testing.T) {
 				t.Errorf("%s tls=%v: %d of %d ok, want 6: %v", client, useTLS, n, len(rs), countOutcomes(rs))
 			}
 			want := map[string]int{
-				"GET /api/x?a=1 api.example t1 ":                                         2,
+				"GET /api/x?a=1 api.example t1 ":                                          2,
 				"PUT /api/x?a=1 api.example t1 drain load test body, 40 bytes long....\n": 2,
-				"DELETE /api/x?a=1 api.example t1 ":                                      2,
+				"DELETE /api/x?a=1 api.example t1 ":                                       2,
 			}
 			got := map[string]int{}
 			for _, r := range s.reqs {

@@ -309,6 +309,8 @@ func (r *fastReq) appendUpstream(b []byte, trust bool, ip string) []byte {
 // it must be closed at once (client gone, response cut).
 func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	p, f := c.f.p, c.f
+	p.active.Add(1)
+	defer p.active.Add(-1)
 	out := r.appendUpstream((*bp)[:0], p.cfg.TrustForwarded, c.ip)
 	isHead := r.isHead
 	closeConn := r.closeConn
@@ -329,7 +331,7 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	u, err := p.upstream(c.ctx, func() (string, string) { return r.methodName(), "" })
 	if err != nil {
 		closing := closeConn || f.isDraining()
-		w, err = c.fail(w, err, closing, r.methodName())
+		w, closing, err = c.fail(w, err, closing, r.methodName())
 		return err == nil && !closing, err
 	}
 	u.cr.start(c.ctx, u.taken)
@@ -341,7 +343,7 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 			return false, err
 		}
 		closing := closeConn || f.isDraining()
-		w, err = c.fail(w[:0], err, closing, r.methodName())
+		w, closing, err = c.fail(w[:0], err, closing, r.methodName())
 		return err == nil && !closing, err
 	}
 	closing := closeConn || res.length < 0 && !res.chunked && !res.noBody || f.isDraining()
@@ -379,17 +381,24 @@ var errClientWrite = errors.New("proxy: writing to the client")
 // reused.
 var errStreamEnded = errors.New("proxy: streamed response ended at the deadline")
 
-// fail answers a request the application did not answer.
-func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byte, error) {
+// fail answers a request the application did not answer, and reports
+// whether the connection closes after it (always after a 503: the client
+// retries on a new one).
+func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byte, bool, error) {
 	p := c.f.p
 	p.failed.Add(1)
 	if errors.Is(err, context.Canceled) && c.f.ctx.Err() == nil {
 		// The client went away: nobody reads an answer.
 		p.log.Debug("drain exec: request cancelled", "method", method, "err", err)
-		return w, errClientWrite
+		return w, closing, errClientWrite
 	}
 	code, msg := p.upstreamError(err)
 	p.log.Warn("drain exec: upstream error", "method", method, "status", code, "err", err)
+	retry := ""
+	if code == http.StatusServiceUnavailable {
+		// Not sent: the client may send it again, on a new connection.
+		closing, retry = true, "\r\nRetry-After: 1"
+	}
 	body := strconv.Itoa(code) + " " + http.StatusText(code) + ": drain exec: " + msg + "\n"
 	w = append(w, "HTTP/1.1 "...)
 	w = strconv.AppendInt(w, int64(code), 10)
@@ -397,15 +406,16 @@ func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byt
 	w = append(w, http.StatusText(code)...)
 	w = append(w, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
 	w = strconv.AppendInt(w, int64(len(body)), 10)
+	w = append(w, retry...)
 	if closing {
 		w = append(w, "\r\nConnection: close"...)
 	}
 	w = append(w, "\r\n\r\n"...)
 	w = append(w, body...)
 	if _, err := c.c.Write(w); err != nil {
-		return w, errClientWrite
+		return w, closing, errClientWrite
 	}
-	return w, nil
+	return w, closing, nil
 }
 
 // readFastHead reads the application's response head for the fast path:

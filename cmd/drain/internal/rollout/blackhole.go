@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"syscall"
 )
 
 // loopbackBlackhole makes addr, a loopback address an exited replica
@@ -24,7 +23,7 @@ func loopbackBlackhole(_ int32, addr string) (io.Closer, error) {
 	if err == nil {
 		cerr := sc.Control(func(fd uintptr) {
 			// On a listening socket, listen again only sets the backlog.
-			err = syscall.Listen(int(fd), 0)
+			err = listenBacklog0(fd)
 		})
 		err = errors.Join(err, cerr)
 	}

@@ -14,9 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 )
 
 // Errors returned by Start and Roll, wrapped with the replica, its command,
@@ -75,7 +73,11 @@ func (p *proc) start(plan *Plan, stdout, stderr io.Writer) error {
 		cmd.Stdout = stdout // else /dev/null
 	}
 	cmd.Stderr = io.MultiWriter(stderr, p.stderr)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	attr, err := replicaSysProcAttr()
+	if err != nil {
+		return err
+	}
+	cmd.SysProcAttr = attr
 	// The whole group is killed when the leader exits, so the pipes close;
 	// this only guards against a member that left the group and kept them.
 	cmd.WaitDelay = time.Second
@@ -197,34 +199,6 @@ func freePort(used map[int]bool) (int, error) {
 		}
 	}
 	return 0, errors.New("rollout: pick a port: no new free port")
-}
-
-// waitExit blocks until the process pid has exited, without reaping it
-// (waitid with WNOWAIT), so its pid and process group id cannot be reused
-// while the group is being killed.
-func waitExit(pid int) error {
-	const (
-		pPID    = 1
-		wEXITED = 0x4
-		wNOWAIT = 0x1000000
-	)
-	var info [128]byte // siginfo_t
-	for {
-		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid),
-			uintptr(unsafe.Pointer(&info[0])), wEXITED|wNOWAIT, 0, 0)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
-}
-
-// killGroup sends SIGKILL to the process group pgid.
-func killGroup(pgid int) {
-	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // tail keeps the last tailLines lines written to it.

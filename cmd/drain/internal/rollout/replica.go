@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // This file: one replica's life as the Runner drives it: started, probed until
@@ -195,7 +193,7 @@ func (r *Runner) sigterm(p *proc, grace bool) time.Time {
 		if p.gone || p.rep.SIGTERM >= 0 {
 			return false
 		}
-		syscall.Kill(p.pid, syscall.SIGTERM)
+		sendSIGTERM(p.pid)
 		p.rep.SIGTERM = now.Sub(r.t0)
 		if grace && !r.stopping {
 			r.wg.Add(1)
@@ -222,13 +220,4 @@ func (r *Runner) killAfter(p *proc, deadline time.Time) {
 		killGroup(p.pid)
 		return true
 	})
-}
-
-// signalName is the signal's name as the kernel's headers spell it
-// ("SIGKILL"), or "signal N" for one without a name.
-func signalName(s syscall.Signal) string {
-	if n := unix.SignalName(s); n != "" {
-		return n
-	}
-	return "signal " + strconv.Itoa(int(s))
 }
