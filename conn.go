@@ -16,7 +16,7 @@ const (
 	closedByPeer      = iota // the client closed, or net/http closed after "Connection: close"
 	closedIdle               // the idle policy closed it
 	closedForced             // the deadline or a second signal closed it
-	closedIdleTimeout        // the keep-alive idle timeout closed it (steady state)
+	closedIdleTimeout        // the caller's IdleTimeout closed it (steady state)
 	numCloseReasons
 )
 
@@ -37,6 +37,7 @@ type trackedConn struct {
 	idleSince    atomic.Int64  // unix nanos: last transition to idle, or accept
 	protoChecked atomic.Bool   // ALPN looked at (TLS only)
 	hinted       atomic.Bool   // the Keep-Alive hint was sent
+	rw           drainWriter   // the current HTTP/1 request's writer (one at a time)
 	newRead      atomic.Int64  // unix nanos of the last byte read while in StateNew
 	idleDeadline atomic.Int64  // unix nanos: net/http's idle read deadline, kept lazily (0: none)
 
@@ -184,4 +185,16 @@ func unwrap(c net.Conn) (*trackedConn, *tls.Conn) {
 		return tc, c
 	}
 	return nil, nil
+}
+
+// linger counts one awaitPeerFin goroutine, unless the drain has stopped
+// waiting for them (then the connection is simply left to net/http).
+func (d *Drainer) linger() bool {
+	d.lingerMu.Lock()
+	defer d.lingerMu.Unlock()
+	if d.lingerEnd {
+		return false
+	}
+	d.lingering.Add(1)
+	return true
 }

@@ -44,6 +44,12 @@ type harness struct {
 
 func start(t *testing.T, opts Options, h http.Handler) *harness {
 	t.Helper()
+	return startServer(t, opts, &http.Server{}, h)
+}
+
+// startServer is start with the caller's http.Server (its Handler is set).
+func startServer(t *testing.T, opts Options, srv *http.Server, h http.Handler) *harness {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLog
 	}
@@ -58,7 +64,8 @@ func start(t *testing.T, opts Options, h http.Handler) *harness {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	mux.Handle("/readyz", d.Ready())
-	d.Add(&http.Server{Handler: mux}, ln)
+	srv.Handler = mux
+	d.Add(srv, ln)
 	hs := &harness{t: t, d: d, addr: ln.Addr().String(), errc: make(chan error, 1)}
 	go func() { hs.errc <- d.Run(context.Background()) }()
 	t.Cleanup(func() {
@@ -714,11 +721,11 @@ func TestTLSPreconnectIsClosedAfterKeepAlive(t *testing.T) {
 	}
 }
 
-// TestIdleTimeoutWhileServing: the keep-alive timeout the library enables is
-// enforced in steady state (lazily, by the idle sweep), and a connection
-// whose next request has begun is not cut at the idle deadline.
+// TestIdleTimeoutWhileServing: the caller's IdleTimeout is enforced in
+// steady state (lazily, by the idle sweep), and a connection whose next
+// request has begun is not cut at the idle deadline.
 func TestIdleTimeoutWhileServing(t *testing.T) {
-	h := start(t, Options{KeepAlive: 300 * time.Millisecond}, hello)
+	h := startServer(t, Options{}, &http.Server{IdleTimeout: 300 * time.Millisecond}, hello)
 	quiet := dialRaw(t, h.addr)
 	quiet.write(get)
 	quiet.response()
@@ -770,5 +777,74 @@ func TestReadHeaderTimeoutStillApplies(t *testing.T) {
 	}
 	if el := time.Since(t0); el > 2*time.Second {
 		t.Errorf("header timeout took %v, want about 200ms (not the 10s keep-alive)", el)
+	}
+}
+
+// TestInFlightRequestGetsConnectionClose: a request whose handler is
+// running when the drain begins (its response not yet started) is answered
+// with "Connection: close", so its connection ends with that response
+// instead of waiting for the idle policy.
+func TestInFlightRequestGetsConnectionClose(t *testing.T) {
+	inHandler := make(chan struct{})
+	release := make(chan struct{})
+	h := start(t, Options{Delay: time.Hour}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(inHandler)
+		<-release
+		io.WriteString(w, "done")
+	}))
+	c := dialRaw(t, h.addr)
+	c.write(get)
+	<-inHandler
+	h.d.Stop()
+	<-h.d.Draining()
+	close(release)
+	resp := c.response()
+	if !resp.Close {
+		t.Error("response of a request in flight at drain start has no Connection: close")
+	}
+	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.br.ReadByte(); err != io.EOF {
+		t.Errorf("read after the Connection: close response: %v, want EOF", err)
+	}
+}
+
+// TestFlushAndHijackThroughTheDrainWriter: the writer the library hands to
+// HTTP/1 handlers keeps net/http's optional interfaces.
+func TestFlushAndHijackThroughTheDrainWriter(t *testing.T) {
+	h := start(t, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hijack" {
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("Hijack: %v", err)
+				return
+			}
+			defer conn.Close()
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhj")
+			brw.Flush()
+			return
+		}
+		if _, ok := w.(http.Flusher); !ok {
+			t.Error("no http.Flusher")
+		}
+		if _, ok := w.(http.Hijacker); !ok {
+			t.Error("no http.Hijacker")
+		}
+		if _, ok := w.(io.ReaderFrom); !ok {
+			t.Error("no io.ReaderFrom")
+		}
+		io.WriteString(w, "a")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+		io.WriteString(w, "b")
+	}))
+	c := dialRaw(t, h.addr)
+	c.write(get)
+	if resp := c.response(); resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	c.write("GET /hijack HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp := c.response(); resp.StatusCode != 200 {
+		t.Errorf("hijacked: status %d", resp.StatusCode)
 	}
 }

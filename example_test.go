@@ -3,6 +3,7 @@ package drain_test
 import (
 	"context"
 	"expvar"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,15 +29,6 @@ func Example() {
 	err := d.Run(context.Background())
 	fmt.Println("drained:", err)
 	// Output: drained: <nil>
-}
-
-// Gin, chi and echo routers are http.Handlers: hand one to the server.
-func ExampleListenAndServe() {
-	var router http.Handler = http.NotFoundHandler() // e.g. gin.Default()
-	srv := &http.Server{Addr: ":8080", Handler: router}
-	if err := drain.ListenAndServe(srv, drain.Options{}); err != nil {
-		slog.Error("drain", "err", err)
-	}
 }
 
 // A public API and an admin server drain together; cleanup steps run after
@@ -129,9 +121,10 @@ func ExampleDrainer_Stats() {
 // The immediate hang-up policy, for comparison: fast, and it races requests
 // already on the wire.
 func ExampleIdlePolicy() {
-	p, ok := drain.ParseIdlePolicy("immediate")
-	fmt.Println(p == drain.IdleImmediate, ok, drain.IdlePolicy(0))
-	// Output: true true keepalive
+	var p drain.IdlePolicy
+	err := p.UnmarshalText([]byte("immediate")) // what flag.TextVar calls
+	fmt.Println(p == drain.IdleImmediate, err, drain.IdlePolicy(0))
+	// Output: true <nil> keepalive
 }
 
 // Behind a load balancer that polls readiness to choose its backends (not
@@ -145,7 +138,11 @@ func ExampleReadyPolicy() {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/readyz", d.Ready())
-	p, _ := drain.ParseReadyPolicy("through-delay")
+	// The same policy from a flag: -ready=through-delay.
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	var p drain.ReadyPolicy
+	fs.TextVar(&p, "ready", drain.ReadyAuto, "when readiness fails in a drain")
+	_ = fs.Parse([]string{"-ready=through-delay"})
 	fmt.Println(p == drain.ReadyThroughDelay, drain.ReadyPolicy(0))
 	// Output: true auto
 }

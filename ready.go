@@ -1,5 +1,7 @@
 package drain
 
+import "fmt"
+
 // A ReadyPolicy says when the readiness handler ([Drainer.Ready]) starts
 // answering 503 during a drain. The zero value is [ReadyAuto].
 //
@@ -46,12 +48,23 @@ func (p ReadyPolicy) String() string {
 	return "unknown"
 }
 
-// ParseReadyPolicy is the inverse of [ReadyPolicy.String].
-func ParseReadyPolicy(s string) (ReadyPolicy, bool) {
+// MarshalText returns the policy's name (see String); it fails for a value
+// that is not one of the constants. With UnmarshalText it makes the policy
+// usable with flag.TextVar and text-based configuration decoders.
+func (p ReadyPolicy) MarshalText() ([]byte, error) {
+	if p < 0 || int(p) >= len(readyNames) {
+		return nil, fmt.Errorf("drain: ReadyPolicy(%d) has no name", int32(p))
+	}
+	return []byte(readyNames[p]), nil
+}
+
+// UnmarshalText sets p from a name as String returns it: auto, until-drain or through-delay.
+func (p *ReadyPolicy) UnmarshalText(text []byte) error {
 	for i, n := range readyNames {
-		if n == s {
-			return ReadyPolicy(i), true
+		if n == string(text) {
+			*p = ReadyPolicy(i)
+			return nil
 		}
 	}
-	return 0, false
+	return fmt.Errorf("drain: unknown ready policy %q: use auto, until-drain or through-delay", text)
 }

@@ -25,7 +25,7 @@ type Stats struct {
 	ClosedByPeer      uint64 // closed by the client, or by net/http after "Connection: close"
 	ClosedIdle        uint64 // closed by the idle policy during the drain
 	ClosedForced      uint64 // closed by the deadline or a second signal
-	ClosedIdleTimeout uint64 // closed by the keep-alive idle timeout while serving
+	ClosedIdleTimeout uint64 // closed by the server's own IdleTimeout while serving (never when the caller left it zero)
 
 	DrainStarted time.Time     // zero while serving
 	DrainElapsed time.Duration // time since the drain began, or its total once done

@@ -180,3 +180,81 @@ func TestQuietEndsDelayEarly(t *testing.T) {
 		}
 	})
 }
+
+// TestNegativeKeepAliveBehavesAsOneMore: Options.KeepAlive < 0 means no
+// hint and no idle timeout, and IdleKeepAlive then behaves as IdleOneMore:
+// an idle connection is not closed when the listeners close but waits for
+// one more request (answered with "Connection: close") until the deadline.
+func TestNegativeKeepAliveBehavesAsOneMore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := newPipeListener()
+		d := New(Options{KeepAlive: -1, Deadline: 20 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
+		d.Add(&http.Server{Handler: hello}, ln)
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(context.Background()) }()
+		c, err := ln.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		c.Write([]byte(get))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if h := resp.Header.Get("Keep-Alive"); h != "" {
+			t.Errorf("Keep-Alive hint %q with a negative KeepAlive", h)
+		}
+		d.Stop()
+		time.Sleep(19 * time.Second) // listeners closed at once (no Delay); idle all along
+		synctest.Wait()
+		c.Write([]byte(get))
+		resp, err = http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("one more request 19s into the drain: %v (idle connection closed early)", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if !resp.Close {
+			t.Error("no Connection: close on the one more response")
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+}
+
+// TestOneMoreClosesQuietConnectionAtDeadline: with IdleOneMore (here through
+// a negative KeepAlive) a connection that never sends again is closed at the
+// deadline, not before, and Run reports the deadline.
+func TestOneMoreClosesQuietConnectionAtDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := newPipeListener()
+		d := New(Options{KeepAlive: -1, Deadline: 20 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
+		d.Add(&http.Server{Handler: hello}, ln)
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(context.Background()) }()
+		c, err := ln.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		c.Write([]byte(get))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		start := time.Now()
+		d.Stop()
+		_, err = br.ReadByte()
+		if el := time.Since(start); err == nil || el < 20*time.Second || el > 20*time.Second+2*pollInterval {
+			t.Errorf("quiet connection closed after %v (err %v), want at the 20s deadline", el, err)
+		}
+		if err := <-errc; !errors.Is(err, ErrDeadline) {
+			t.Errorf("Run = %v, want ErrDeadline", err)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 // (TestCompareDefaultAndExpressTerminus); behind drain exec, rolled by drain
 // test with the same load and hard cases, it loses none.
 func TestExecExpressLosesNothing(t *testing.T) {
+	needPeer(t, "express-terminus")
 	out, stderr, code := run(t, "test", "--json", "--rate", "300", "--warmup", "500ms", "--settle", "300ms",
 		"--", drainBin, "exec", "-q", "--listen", "127.0.0.1:{port}", "--", "../../peers/express-terminus/run")
 	var s summary

@@ -109,12 +109,12 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs.Usage()
 		return usagef("no COMMAND given: drain exec [flags] -- COMMAND [ARGS...]")
 	}
-	policy, ok := drain.ParseIdlePolicy(*idle)
-	if !ok {
+	var policy drain.IdlePolicy
+	if policy.UnmarshalText([]byte(*idle)) != nil {
 		return usagef("--idle %q: use keepalive, one-more or immediate", *idle)
 	}
-	readyPolicy, ok := drain.ParseReadyPolicy(*readyFlag)
-	if !ok {
+	var readyPolicy drain.ReadyPolicy
+	if readyPolicy.UnmarshalText([]byte(*readyFlag)) != nil {
 		return usagef("--ready %q: use auto, until-drain or through-delay", *readyFlag)
 	}
 	sig, ok := parseSignal(*childSig)
@@ -232,6 +232,13 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	})
 	ready := d.Ready()
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == *readyPath && child.Exited() != "" {
+			// A dead application is not ready, whatever the drain's
+			// readiness policy says about the lame duck.
+			w.Header().Set("Connection", "close")
+			http.Error(w, "drain exec: the application "+child.Exited(), http.StatusServiceUnavailable)
+			return
+		}
 		if r.URL.Path == *readyPath && (*tcpReady || d.Phase() != drain.PhaseServing) {
 			ready.ServeHTTP(w, r)
 			return
@@ -287,9 +294,21 @@ func execMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			ctxDone = nil
 			start("context: " + context.Cause(ctx).Error())
 		case <-childDone:
+			// Nothing is left to drain: the application can answer
+			// nothing more, and a lame duck would only serve 503s while
+			// claiming readiness. Readiness fails now (above); the
+			// requests in flight get their 502s; then the drain is
+			// forced and drain exec exits with the application's status,
+			// so the orchestrator restarts it at once.
 			childDone = nil
-			log.Warn("drain exec: the application exited while serving; draining", "status", child.Exited())
+			log.Warn("drain exec: the application exited; answering what is in flight, then exiting", "status", child.Exited())
 			start("application " + child.Exited())
+			go func() {
+				for i := 0; px.Active() > 0 && i < 200; i++ {
+					time.Sleep(5 * time.Millisecond) // bounded: 1 s
+				}
+				d.Stop() // the second Stop forces the drain
+			}()
 		case s := <-sigs:
 			if s != syscall.SIGTERM && s != syscall.SIGINT {
 				_ = child.Signal(s)

@@ -431,3 +431,44 @@ func TestExecSlowClientsBounded(t *testing.T) {
 		t.Errorf("drain took %v with --deadline 1s --force-after 500ms\n%s", d, p.log())
 	}
 }
+
+// TestExecAppKilled: when the application is killed (kill -9) while
+// serving, the ready path fails at once, even with --ready through-delay
+// (which answers 200 through a drain's lame duck), and drain exec exits
+// with the application's status without spending the lame duck serving
+// 503s for a dead application.
+func TestExecAppKilled(t *testing.T) {
+	up := buildUpstream(t)
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	p := startExec(t, "--lame-duck", "5s", "--ready", "through-delay", "--", up, "-pidfile", pidfile)
+	if code, _ := get(t, "http://"+p.addr+"/health"); code != 200 {
+		t.Fatalf("ready path before the kill: %d", code)
+	}
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(b))
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !p.logged("the application exited") {
+		t.Fatalf("drain exec did not see the application die:\n%s", p.log())
+	}
+	// Not ready: a 503, or the connection refused once drain exec left.
+	if res, err := noKeepAlive.Get("http://" + p.addr + "/health"); err == nil {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 503 {
+			t.Errorf("ready path after the kill: %d %q, want 503", res.StatusCode, body)
+		}
+	}
+	// The lame duck is 5 s: an exit well before it proves it was skipped.
+	if code := p.wait(10 * time.Second); code != 137 {
+		t.Errorf("exit %d, want 137\n%s", code, p.log())
+	}
+	if d := time.Since(killed); d > 3*time.Second {
+		t.Errorf("drain exec exited %v after the kill, want at once (the 5 s lame duck skipped)\n%s", d, p.log())
+	}
+}

@@ -18,12 +18,13 @@ import (
 const helloUsage = `
 usage: drain hello [flags]
 
-The background article's hello-rest service: GET / and POST / answer
+The hello-rest service of the article this project answers ("Zero
+downtime shutdown for REST APIs", Anders Qvist, 2025): GET / and POST / answer
 "Hello, World!" after the request delay; GET /health is readiness (503 while
 draining in the drain modes, at once or once the lame duck ends: --ready). --shutdown picks what happens on SIGTERM:
   drain      the drain library with its defaults
   immediate  the library with the immediate hang-up idle policy
-  stdlib     http.Server.Shutdown with a grace of twice the delay (the article's Go example)
+  stdlib     http.Server.Shutdown with a grace of twice the delay (that article's Go example)
   none       no handler: the signal ends the process
 
 Flags:
@@ -51,7 +52,7 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	keepAlive := fs.Duration("keepalive", 0, "drain modes: keep-alive timeout (0: "+drain.DefaultKeepAlive.String()+")")
 	deadline := fs.Duration("deadline", 0, "drain modes: handler deadline (0: "+drain.DefaultDeadline.String()+")")
 	quiet := fs.Duration("quiet", 0, "drain modes: end the propagation delay after this long without a new connection (0: never)")
-	idleTimeout := fs.Duration("idle-timeout", 0, "stdlib and none modes: http.Server.IdleTimeout (0: none, as in the background's example)")
+	idleTimeout := fs.Duration("idle-timeout", 0, "stdlib and none modes: http.Server.IdleTimeout (0: none, as in the article's Go example)")
 	verbose := fs.Bool("v", false, "log each drain phase to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -66,8 +67,8 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if *delay < 0 {
 		return usagef("--delay %v: want a non-negative number of seconds", *delay)
 	}
-	ready, ok := drain.ParseReadyPolicy(*readyFlag)
-	if !ok {
+	var ready drain.ReadyPolicy
+	if ready.UnmarshalText([]byte(*readyFlag)) != nil {
 		return usagef("--ready %q: use auto, until-drain or through-delay", *readyFlag)
 	}
 	level := slog.LevelWarn

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
 	"strings"
 )
-
-type flagT = flag.Flag
 
 // version is the module version drain was built from, or "devel".
 var version = func() string {

@@ -14,8 +14,8 @@ import (
 )
 
 // Names returns the exported names declared in the non-test Go files of
-// dir, sorted: functions, types, constants, variables, and methods of
-// exported types as Type.Method.
+// dir, sorted: functions, types, constants, variables, methods of
+// exported types as Type.Method, and exported struct fields as Type.Field.
 func Names(dir string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
@@ -60,8 +60,25 @@ func declNames(decl ast.Decl) []string {
 		for _, spec := range d.Specs {
 			switch s := spec.(type) {
 			case *ast.TypeSpec:
-				if s.Name.IsExported() {
-					out = append(out, s.Name.Name)
+				if !s.Name.IsExported() {
+					continue
+				}
+				out = append(out, s.Name.Name)
+				// Exported fields are API too: a new field in Options
+				// or Stats is a deliberate choice like a new function.
+				if st, ok := s.Type.(*ast.StructType); ok {
+					for _, f := range st.Fields.List {
+						for _, n := range f.Names {
+							if n.IsExported() {
+								out = append(out, s.Name.Name+"."+n.Name)
+							}
+						}
+						if len(f.Names) == 0 { // embedded
+							if id := embeddedName(f.Type); id != "" && ast.IsExported(id) {
+								out = append(out, s.Name.Name+"."+id)
+							}
+						}
+					}
 				}
 			case *ast.ValueSpec:
 				for _, n := range s.Names {
@@ -73,6 +90,19 @@ func declNames(decl ast.Decl) []string {
 		}
 	}
 	return out
+}
+
+// embeddedName returns the type name of an embedded field (T, *T, p.T).
+func embeddedName(e ast.Expr) string {
+	switch t := e.(type) {
+	case *ast.StarExpr:
+		return embeddedName(t.X)
+	case *ast.Ident:
+		return t.Name
+	case *ast.SelectorExpr:
+		return t.Sel.Name
+	}
+	return ""
 }
 
 // Check compares the exported names of the current directory with the file

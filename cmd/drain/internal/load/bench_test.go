@@ -40,9 +40,9 @@ func TestExchangeAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newRawConn(nc, 1, endpoint.Endpoint{Addr: srv.addr()})
+	c := newRawConn(nc, nc, 1, endpoint.Endpoint{Addr: srv.addr()})
 	defer c.close()
-	req := requestBytes(c.host, false)
+	req := Request{}.bytes("GET", c.host)
 	deadline := time.Now().Add(time.Minute)
 	allocs := testing.AllocsPerRun(200, func() {
 		if !c.idle.usable() {
@@ -80,9 +80,9 @@ func BenchmarkExchange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := newRawConn(nc, 1, endpoint.Endpoint{Addr: srv.addr()})
+	c := newRawConn(nc, nc, 1, endpoint.Endpoint{Addr: srv.addr()})
 	defer c.close()
-	req := requestBytes(c.host, false)
+	req := Request{}.bytes("GET", c.host)
 	deadline := time.Now().Add(time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,9 @@ var ErrRunning = errors.New("load: client is already running")
 // errNoEndpoint is a dial with an empty endpoint list. It counts as Refused:
 // a Kubernetes Service without ready endpoints rejects new connections.
 var errNoEndpoint = fmt.Errorf("load: no ready endpoint: %w", syscall.ECONNREFUSED)
+
+// errTLS marks a failed TLS handshake (outcome Other; Probe names it).
+var errTLS = errors.New("TLS handshake")
 
 // maxResults bounds the preallocated result slice (48 bytes each: 3 GiB).
 const maxResults = 1 << 26
@@ -272,7 +276,30 @@ func (r *run) dial(ep endpoint.Endpoint, pick bool, deadline time.Time) (*rawCon
 		nc.Close()
 		return nil, id, ep.Replica, context.Canceled
 	}
-	return newRawConn(nc, id, ep), id, ep.Replica, nil
+	tcp := nc
+	if r.cfg.Request.TLS != nil {
+		tc, err := r.handshake(nc, deadline)
+		if err != nil {
+			r.mu.Lock()
+			delete(r.conns, nc)
+			r.mu.Unlock()
+			nc.Close()
+			return nil, id, ep.Replica, err
+		}
+		nc = tc
+	}
+	return newRawConn(nc, tcp, id, ep), id, ep.Replica, nil
+}
+
+// handshake runs a TLS client handshake on nc before deadline. The abort
+// reaches it through nc's deadline (nc is tracked).
+func (r *run) handshake(nc net.Conn, deadline time.Time) (*tls.Conn, error) {
+	tc := tls.Client(nc, r.cfg.Request.TLS)
+	nc.SetDeadline(deadline)
+	if err := tc.Handshake(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errTLS, err)
+	}
+	return tc, nil
 }
 
 // dialEndpoint opens a connection to ep before deadline (none if zero)
@@ -319,10 +346,8 @@ func (r *run) wait(t *time.Timer, at time.Duration) bool {
 // request of the schedule, waits for its intended time (or not at all when
 // it is already late: it queued behind busy connections) and sends it.
 func (r *run) steady() {
-	var (
-		conn      *rawConn
-		get, post []byte
-	)
+	var conn *rawConn
+	methods := r.cfg.Request.methods()
 	defer func() {
 		if conn != nil {
 			r.closeConn(conn)
@@ -340,19 +365,17 @@ func (r *run) steady() {
 			return
 		}
 		r.prog.sent.Add(1)
-		res := Result{Seq: n, Intended: intended, Kind: Steady, Post: isPost(n, r.cfg.PostRatio), Replica: -1}
+		mi := r.cfg.Request.methodIndex(n, r.cfg.PostRatio)
+		res := Result{Seq: n, Intended: intended, Kind: Steady, Post: hasBody(methods[mi]), Replica: -1}
 		deadline := r.start.Add(intended + r.cfg.RequestTimeout)
 		if r.tr != nil {
-			r.doGo(&res, deadline)
+			r.doGo(&res, methods[mi], deadline)
 		} else {
 			if conn != nil && (r.cfg.NoReuse || !conn.idle.usable()) {
 				r.closeConn(conn)
 				conn = nil
 			}
-			if conn == nil {
-				get, post = nil, nil
-			}
-			conn = r.doRaw(conn, &get, &post, &res, deadline)
+			conn = r.doRaw(conn, methods, mi, &res, deadline)
 		}
 		if r.ctx.Err() != nil {
 			return // aborted: the request in flight is not recorded
@@ -366,7 +389,7 @@ func (r *run) steady() {
 // doRaw sends the request described by res on c (or a new connection when c
 // is nil) and fills in res. It returns the connection to use next, nil when
 // it was closed.
-func (r *run) doRaw(c *rawConn, get, post *[]byte, res *Result, deadline time.Time) *rawConn {
+func (r *run) doRaw(c *rawConn, methods []string, mi int, res *Result, deadline time.Time) *rawConn {
 	now := time.Now()
 	res.Sent = r.since(now)
 	if !now.Before(deadline) { // queued past its timeout: never sent
@@ -386,14 +409,7 @@ func (r *run) doRaw(c *rawConn, get, post *[]byte, res *Result, deadline time.Ti
 		}
 	}
 	res.Conn, res.Replica = c.id, c.replica
-	req := get
-	if res.Post {
-		req = post
-	}
-	if *req == nil {
-		*req = requestBytes(c.host, res.Post)
-	}
-	h, err := c.exchange(*req, deadline)
+	h, err := c.exchange(c.request(&r.cfg.Request, methods, mi), deadline)
 	res.Done = r.since(time.Now())
 	if err != nil {
 		res.Outcome = classify(err)
@@ -401,7 +417,7 @@ func (r *run) doRaw(c *rawConn, get, post *[]byte, res *Result, deadline time.Ti
 		return nil
 	}
 	res.Status = uint16(h.status)
-	res.Outcome = statusOutcome(h.status)
+	res.Outcome = statusOutcome(h.status, r.cfg.Request.Expect)
 	res.ConnClose = h.close
 	if h.close || r.cfg.NoReuse {
 		r.closeConn(c)

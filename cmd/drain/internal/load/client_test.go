@@ -234,10 +234,10 @@ func TestIdleProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newRawConn(nc, 1, endpoint.Endpoint{Addr: srv.addr()})
+	c := newRawConn(nc, nc, 1, endpoint.Endpoint{Addr: srv.addr()})
 	defer c.close()
 	deadline := time.Now().Add(5 * time.Second)
-	if _, err := c.exchange(requestBytes("x", false), deadline); err != nil {
+	if _, err := c.exchange(Request{}.bytes("GET", "x"), deadline); err != nil {
 		t.Fatal(err)
 	}
 	if !c.idle.usable() {
@@ -275,39 +275,46 @@ func TestClassification(t *testing.T) {
 		timeout time.Duration
 		want    Outcome
 		status  uint16
+		expect  string // Request.Expect; "" is the default, 2xx
 	}{
 		{"reset", func(c net.Conn) {
 			serveHTTP(c, func(int, *http.Request) []byte {
 				c.(*net.TCPConn).SetLinger(0)
 				return nil
 			})
-		}, 0, Reset, 0},
+		}, 0, Reset, 0, ""},
 		{"close before responding", func(c net.Conn) {
 			serveHTTP(c, func(int, *http.Request) []byte { return nil })
-		}, 0, EOF, 0},
+		}, 0, EOF, 0, ""},
 		{"half-close before responding", func(c net.Conn) {
 			serveHTTP(c, func(int, *http.Request) []byte {
 				c.(*net.TCPConn).CloseWrite()
 				return nil
 			})
-		}, 0, EOF, 0},
+		}, 0, EOF, 0, ""},
 		{"cut body", func(c net.Conn) {
 			serveHTTP(c, func(int, *http.Request) []byte {
 				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
 				return nil
 			})
-		}, 0, EOF, 0},
-		{"503", respond("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), 0, Status503, 503},
-		{"502", respond("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"), 0, Status5xx, 502},
-		{"404 is not lost", respond("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), 0, OK, 404},
-		{"malformed", respond("HTTP/1.1 OK\r\n\r\n"), 0, Other, 0},
+		}, 0, EOF, 0, ""},
+		{"503", respond("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), 0, Status503, 503, ""},
+		{"502", respond("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"), 0, Status5xx, 502, ""},
+		{"404 is lost", respond("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), 0, Status4xx, 404, ""},
+		{"401 is lost", respond("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"), 0, Status4xx, 401, ""},
+		{"302 is lost", respond("HTTP/1.1 302 Found\r\nLocation: /login\r\nContent-Length: 0\r\n\r\n"), 0, StatusOther, 302, ""},
+		{"204 is ok", respond("HTTP/1.1 204 No Content\r\n\r\n"), 0, OK, 204, ""},
+		{"404 expected", respond("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), 0, OK, 404, "200,404"},
+		{"200 not expected", respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), 0, StatusOther, 200, "204"},
+		{"503 expected", respond("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), 0, OK, 503, "2xx,503"},
+		{"malformed", respond("HTTP/1.1 OK\r\n\r\n"), 0, Other, 0, ""},
 		{"never answers", func(c net.Conn) {
 			serveHTTP(c, func(int, *http.Request) []byte {
 				io.Copy(io.Discard, c) // until the client gives up
 				return nil
 			})
-		}, 100 * time.Millisecond, Timeout, 0},
-		{"refused", nil, 0, Refused, 0},
+		}, 100 * time.Millisecond, Timeout, 0, ""},
+		{"refused", nil, 0, Refused, 0, ""},
 	}
 	for _, tt := range tests {
 		for _, client := range []string{ClientRaw, ClientGo} {
@@ -322,6 +329,12 @@ func TestClassification(t *testing.T) {
 					target = newRawServer(t, tt.handle).target()
 				}
 				cfg := Config{Rate: 100, Duration: 30 * time.Millisecond, Conns: 3, RequestTimeout: tt.timeout, Client: client}
+				if tt.expect != "" {
+					var err error
+					if cfg.Request.Expect, err = ParseStatusSet(tt.expect); err != nil {
+						t.Fatal(err)
+					}
+				}
 				rs, err := Run(context.Background(), cfg, target)
 				if err != nil {
 					t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 // Defaults for the zero fields of [Config].
 const (
-	DefaultConns          = 8                      // persistent connections of the steady load
+	DefaultConns          = 32                     // persistent connections of the steady load (drain test --conns)
 	DefaultRequestTimeout = 10 * time.Second       // per request, from its intended time
 	DefaultIdle           = 4                      // idle connections per stopped replica
 	DefaultHalfSent       = 4                      // half-sent requests per stopped replica
@@ -56,6 +56,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Client selects the HTTP client: ClientRaw ("" too) or ClientGo.
 	Client string
+	// Request shapes every request: path, Host, extra headers, methods,
+	// TLS and the statuses that count as OK. The zero value is GET and
+	// POST of / in clear text, 2xx expected.
+	Request Request
 	// Dial, if set, opens every connection of the run (steady load and hard
 	// cases, both clients) instead of a net.Dialer: ep is the endpoint the
 	// Target picked (or the replica a hard case must reach), ctx carries the
@@ -78,10 +82,34 @@ type Config struct {
 	SlowBodyFor   time.Duration // how long slow bodies trickle
 }
 
+// MaxRate is the highest Config.Rate accepted: one client process cannot
+// keep an open-loop schedule faster than this, and its Results would need
+// gigabytes.
+const MaxRate = 100_000
+
+// Validate reports what [NewClient] would reject in cfg (an error wrapping
+// ErrConfig), so a caller can check its input before starting anything.
+func (cfg Config) Validate() error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	if total := (Schedule{Rate: cfg.Rate, Duration: cfg.Duration}).Total(); total > maxResults {
+		return fmt.Errorf("%w: %d requests exceed the limit of %d per run", ErrConfig, total, maxResults)
+	}
+	return nil
+}
+
 // withDefaults returns cfg with zero fields set to the defaults, or a usage
 // error wrapping ErrConfig.
 func (cfg Config) withDefaults() (Config, error) {
 	if err := (Schedule{Rate: cfg.Rate, Duration: cfg.Duration}).Validate(); err != nil {
+		return cfg, err
+	}
+	if cfg.Rate > MaxRate {
+		return cfg, fmt.Errorf("%w: rate %v is above %v requests per second, more than one load client can send on time", ErrConfig, cfg.Rate, float64(MaxRate))
+	}
+	if err := cfg.Request.check(); err != nil {
 		return cfg, err
 	}
 	if cfg.Conns < 0 {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -25,24 +24,28 @@ type rawConn struct {
 	host    string // the Host header value
 	rr      respReader
 	idle    idleProbe
+	reqs    [][]byte // the run's requests by method index, built on first use
 }
 
-func newRawConn(nc net.Conn, id uint32, ep endpoint.Endpoint) *rawConn {
+// newRawConn wraps nc; tcp is the connection under nc's TLS (nc itself in
+// clear text), which the idle probe peeks at.
+func newRawConn(nc, tcp net.Conn, id uint32, ep endpoint.Endpoint) *rawConn {
 	c := &rawConn{nc: nc, id: id, replica: ep.Replica, host: ep.Addr}
 	c.rr.reset(nc)
-	c.idle.init(nc)
+	c.idle.init(tcp)
 	return c
 }
 
-// request returns the bytes of a GET / or POST / with a Content-Length body.
-// They are built once per connection, so a request allocates nothing.
-func requestBytes(host string, post bool) []byte {
-	if post {
-		return []byte("POST / HTTP/1.1\r\nHost: " + host +
-			"\r\nUser-Agent: drain-load\r\nContent-Type: text/plain\r\nContent-Length: " +
-			strconv.Itoa(len(postBody)) + "\r\n\r\n" + postBody)
+// request returns the bytes of request method i of q on c, built once per
+// connection (the Host may be its address), so a request allocates nothing.
+func (c *rawConn) request(q *Request, methods []string, i int) []byte {
+	if c.reqs == nil {
+		c.reqs = make([][]byte, len(methods))
 	}
-	return []byte("GET / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: drain-load\r\n\r\n")
+	if c.reqs[i] == nil {
+		c.reqs[i] = q.bytes(methods[i], c.host)
+	}
+	return c.reqs[i]
 }
 
 // exchange writes req and reads one response, all before deadline. It never
@@ -94,13 +97,18 @@ func classify(err error) Outcome {
 	return Other
 }
 
-// statusOutcome classifies a complete response by its status.
-func statusOutcome(status int) Outcome {
+// statusOutcome classifies a complete response by its status: OK when
+// expect has it, else lost by class.
+func statusOutcome(status int, expect StatusSet) Outcome {
 	switch {
+	case expect.Has(status):
+		return OK
 	case status == 503:
 		return Status503
 	case status >= 500:
 		return Status5xx
+	case status >= 400:
+		return Status4xx
 	}
-	return OK
+	return StatusOther
 }

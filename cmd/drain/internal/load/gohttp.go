@@ -36,35 +36,46 @@ type goReq struct {
 type goReqKey struct{}
 
 func (r *run) newTransport() *http.Transport {
-	return &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			id := r.connID.Add(1)
-			ep, ok := r.c.target.Pick()
-			gr, _ := ctx.Value(goReqKey{}).(*goReq)
-			if gr != nil {
-				gr.mu.Lock()
-				gr.dialed, gr.dialID, gr.replica = true, id, -1
-				if ok {
-					gr.replica = ep.Replica
-				}
-				gr.mu.Unlock()
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		id := r.connID.Add(1)
+		ep, ok := r.c.target.Pick()
+		gr, _ := ctx.Value(goReqKey{}).(*goReq)
+		if gr != nil {
+			gr.mu.Lock()
+			gr.dialed, gr.dialID, gr.replica = true, id, -1
+			if ok {
+				gr.replica = ep.Replica
 			}
-			if !ok {
-				return nil, errNoEndpoint
+			gr.mu.Unlock()
+		}
+		if !ok {
+			return nil, errNoEndpoint
+		}
+		nc, replica, err := r.dialEndpoint(ctx, ep, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		if gr != nil {
+			gr.mu.Lock()
+			if gr.dialID == id {
+				gr.replica = replica
 			}
-			nc, replica, err := r.dialEndpoint(ctx, ep, time.Time{})
+			gr.mu.Unlock()
+		}
+		if r.cfg.Request.TLS != nil {
+			dl, _ := ctx.Deadline()
+			tc, err := r.handshake(nc, dl)
 			if err != nil {
+				nc.Close()
 				return nil, err
 			}
-			if gr != nil {
-				gr.mu.Lock()
-				if gr.dialID == id {
-					gr.replica = replica
-				}
-				gr.mu.Unlock()
-			}
-			return &goConn{Conn: nc, id: id, replica: replica}, nil
-		},
+			nc.SetDeadline(time.Time{})
+			nc = tc
+		}
+		return &goConn{Conn: nc, id: id, replica: replica}, nil
+	}
+	tr := &http.Transport{
+		DialContext:         dial,
 		MaxIdleConns:        r.cfg.Conns,
 		MaxIdleConnsPerHost: r.cfg.Conns,
 		MaxConnsPerHost:     r.cfg.Conns,
@@ -72,10 +83,16 @@ func (r *run) newTransport() *http.Transport {
 		DisableCompression:  true,
 		IdleConnTimeout:     r.cfg.Duration + r.cfg.RequestTimeout,
 	}
+	if r.cfg.Request.TLS != nil {
+		// Our dial does the handshake (on the connection whose number and
+		// replica the Results record); the URL is https so it is used.
+		tr.DialTLSContext = dial
+	}
+	return tr
 }
 
 // doGo sends the request described by res through the Transport.
-func (r *run) doGo(res *Result, deadline time.Time) {
+func (r *run) doGo(res *Result, method string, deadline time.Time) {
 	now := time.Now()
 	res.Sent = r.since(now)
 	if !now.Before(deadline) {
@@ -94,17 +111,34 @@ func (r *run) doGo(res *Result, deadline time.Time) {
 			gr.reused = info.Reused
 		},
 	})
-	method, url := http.MethodGet, "http://drain/"
+	q := &r.cfg.Request
+	url := "http://drain"
+	if q.TLS != nil {
+		url = "https://drain"
+	}
+	if q.Path == "" {
+		url += "/"
+	} else {
+		url += q.Path
+	}
 	var body io.Reader
-	if res.Post {
-		method, body = http.MethodPost, strings.NewReader(postBody)
+	if hasBody(method) {
+		body = strings.NewReader(postBody)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		res.Done, res.Outcome = r.since(time.Now()), Other
 		return
 	}
+	req.Host = q.Host // "": the Transport sends the URL's host, "drain"
 	req.Header.Set("User-Agent", "drain-load")
+	for _, h := range q.Header {
+		name, value, _ := SplitHeader(h)
+		req.Header.Add(name, value)
+	}
+	if hasBody(method) {
+		req.Header.Set("Content-Type", "text/plain")
+	}
 	resp, err := r.tr.RoundTrip(req)
 	if err == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
@@ -123,7 +157,7 @@ func (r *run) doGo(res *Result, deadline time.Time) {
 		return
 	}
 	res.Status = uint16(resp.StatusCode)
-	res.Outcome = statusOutcome(resp.StatusCode)
+	res.Outcome = statusOutcome(resp.StatusCode, q.Expect)
 	res.ConnClose = resp.Close
 }
 

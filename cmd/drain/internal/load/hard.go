@@ -1,7 +1,9 @@
 package load
 
 import (
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,17 +16,19 @@ import (
 // out at fixed delays after the SIGTERM. Each produces one Result of its Kind.
 
 const (
-	// halfSentHead is the first part of a request's headers, cut inside a
-	// header field; halfSentRest completes it.
-	halfSentHead = "GET / HTTP/1.1\r\nHost: drain\r\nX-A: "
+	// halfSentHead (after the run's GET head) ends inside a header field;
+	// halfSentRest completes it.
+	halfSentHead = "X-A: "
 	halfSentRest = "1\r\n\r\n"
 	// slowBody is the body of a slow-body POST; slowBodyFirst bytes of it go
 	// out before the SIGTERM, the rest in slowBodyPieces pieces after.
 	slowBody       = "drain slow body: this body trickles in across a SIGTERM, piece by piece...\n"
 	slowBodyFirst  = 8
 	slowBodyPieces = 8
-	slowBodyHead   = "POST / HTTP/1.1\r\nHost: drain\r\nUser-Agent: drain-load\r\nContent-Type: text/plain\r\nContent-Length: "
 )
+
+// getOnly is the method list of the hard cases' GETs.
+var getOnly = []string{http.MethodGet}
 
 // hardConn is a hard case armed by BeforeStop, waiting for AfterStop.
 type hardConn struct {
@@ -160,7 +164,7 @@ func (r *run) arm(kind Kind, replica int32, addr string) {
 		// that straddles the SIGTERM counts as the hard case.
 		res := r.newHard(Steady, c, start)
 		res.NewConn = true
-		h, err := c.exchange(requestBytes(c.host, false), deadline)
+		h, err := c.exchange(c.request(&r.cfg.Request, getOnly, 0), deadline)
 		if !r.recordResponse(res, h, err) {
 			return
 		}
@@ -168,10 +172,13 @@ func (r *run) arm(kind Kind, replica int32, addr string) {
 			return // the server ended the connection: nothing to arm
 		}
 		if kind == HalfSent {
-			first = []byte(halfSentHead)
+			first = []byte(r.cfg.Request.head(http.MethodGet, c.host, false) + halfSentHead)
 		}
 	case SlowBody:
-		first = []byte(slowBodyHead + strconv.Itoa(len(slowBody)) + "\r\n\r\n" + slowBody[:slowBodyFirst])
+		// The run's POST head, its Content-Length that of slowBody.
+		head := strings.Replace(r.cfg.Request.head(http.MethodPost, c.host, true),
+			"Content-Length: "+strconv.Itoa(len(postBody)), "Content-Length: "+strconv.Itoa(len(slowBody)), 1)
+		first = []byte(head + "\r\n" + slowBody[:slowBodyFirst])
 	}
 	hc := &hardConn{kind: kind, c: c, first: time.Now()}
 	if first != nil {
@@ -218,7 +225,7 @@ func (r *run) play(hc *hardConn, at time.Time) {
 		now := time.Now()
 		res = r.newHard(Idle, c, now)
 		c.nc.SetDeadline(now.Add(r.cfg.RequestTimeout))
-		_, err = c.nc.Write(requestBytes(c.host, false))
+		_, err = c.nc.Write(c.request(&r.cfg.Request, getOnly, 0))
 	case HalfSent:
 		if !wait(at.Add(r.cfg.HalfSentAfter)) {
 			return
@@ -269,7 +276,7 @@ func (r *run) recordResponse(res Result, h respHead, err error) bool {
 	if err != nil {
 		res.Outcome = classify(err)
 	} else {
-		res.Status, res.Outcome, res.ConnClose = uint16(h.status), statusOutcome(h.status), h.close
+		res.Status, res.Outcome, res.ConnClose = uint16(h.status), statusOutcome(h.status, r.cfg.Request.Expect), h.close
 	}
 	r.recordHard(res)
 	return true

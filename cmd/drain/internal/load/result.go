@@ -12,18 +12,20 @@ import "time"
 type Outcome uint8
 
 const (
-	OK        Outcome = iota // a complete response with a status below 500
-	Refused                  // the dial was refused (nothing listening)
-	Reset                    // the connection was reset (RST) before a full response
-	EOF                      // the peer closed (FIN) before a full response
-	Timeout                  // no full response before the request timeout
-	Status503                // a complete 503 response
-	Status5xx                // a complete 5xx response other than 503
-	Other                    // anything else: malformed response, local error
+	OK          Outcome = iota // a complete response with an expected status (Request.Expect: 2xx by default)
+	Refused                    // the dial was refused (nothing listening)
+	Reset                      // the connection was reset (RST) before a full response
+	EOF                        // the peer closed (FIN) before a full response
+	Timeout                    // no full response before the request timeout
+	Status503                  // a complete 503 response
+	Status5xx                  // a complete 5xx response other than 503
+	Status4xx                  // a complete 4xx response not expected (a misrouted or unauthorized request)
+	StatusOther                // a complete 1xx, 2xx or 3xx response not expected (a redirect, say)
+	Other                      // anything else: malformed response, TLS failure, local error
 	numOutcomes
 )
 
-var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "other"}
+var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "4xx", "status", "other"}
 
 // String returns the outcome's stable name, used in JSON and tables.
 func (o Outcome) String() string {

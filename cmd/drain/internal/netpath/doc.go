@@ -7,7 +7,7 @@
 //   - Namespace: `ip netns add drain-<pid>-<n>`, lo up; Command runs a
 //     replica inside it (`ip netns exec`), DialContext and Listen create
 //     sockets inside it from this process (on a thread that did setns),
-//     Close deletes it. Sweep deletes the namespaces of dead drain
+//     Close deletes it. RemoveStale deletes the namespaces of dead drain
 //     processes (NewNamespace calls it).
 //   - Service: a VIP on the namespace's lo, DNATed by nftables
 //     (numgen random mod N vmap) to the endpoints, replaced atomically by

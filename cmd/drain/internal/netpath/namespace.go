@@ -33,7 +33,7 @@ var (
 )
 
 // NamePrefix starts the name of every namespace drain creates:
-// "drain-<pid>-<n>", pid being the creating process. Sweep relies on it.
+// "drain-<pid>-<n>", pid being the creating process. RemoveStale relies on it.
 const NamePrefix = "drain-"
 
 // netnsDir is where `ip netns` keeps the namespaces' bind mounts.
@@ -67,7 +67,7 @@ type Namespace struct {
 	idle   chan chan func() // workers waiting for a call to Do
 }
 
-// NewNamespace removes the namespaces left by dead drain processes (Sweep),
+// NewNamespace removes the namespaces left by dead drain processes (RemoveStale),
 // then creates a new namespace named "drain-<pid>-<n>" with `ip netns add`
 // and brings its lo up. It needs root and the ip program (Debian package
 // iproute2).
@@ -76,7 +76,7 @@ func NewNamespace() (*Namespace, error) {
 	if err != nil {
 		return nil, err
 	}
-	Sweep()
+	RemoveStale()
 	name := fmt.Sprintf("%s%d-%d", NamePrefix, os.Getpid(), nsCounter.Add(1)-1)
 	if err := run(ip, "netns", "add", name); err != nil {
 		return nil, err
@@ -269,21 +269,21 @@ drain:
 	return run(n.ip, "netns", "delete", n.name)
 }
 
-// Sweep deletes every namespace named "drain-<pid>-..." whose pid is not a
+// RemoveStale deletes every namespace named "drain-<pid>-..." whose pid is not a
 // running process: the namespaces of drain processes that were killed
 // (SIGKILL, a crash) before Close ran. A namespace outlives its process
 // because `ip netns add` bind-mounts it in /run/netns; the replicas it ran
 // died with drain (their parent-death signal is SIGKILL). It returns the
 // names deleted. NewNamespace calls it; call it at start to clean up early.
 // A pid reused by an unrelated process keeps its stale namespace until that
-// process ends: Sweep never deletes a namespace of a live pid.
-func Sweep() ([]string, error) {
+// process ends: RemoveStale never deletes a namespace of a live pid.
+func RemoveStale() ([]string, error) {
 	ents, err := os.ReadDir(netnsDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("netpath: sweep: %w", err)
+		return nil, fmt.Errorf("netpath: removing stale namespaces: %w", err)
 	}
 	ip, err := exec.LookPath("ip")
 	if err != nil {

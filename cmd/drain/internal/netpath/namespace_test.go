@@ -114,8 +114,8 @@ func stderrOf(err error) string {
 	return ""
 }
 
-// TestSweep: a namespace left by a dead pid is deleted; a live one is kept.
-func TestSweep(t *testing.T) {
+// TestRemoveStale: a namespace left by a dead pid is deleted; a live one is kept.
+func TestRemoveStale(t *testing.T) {
 	live := newNamespace(t)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
@@ -127,16 +127,16 @@ func TestSweep(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", stale).Run() })
 
-	deleted, err := Sweep()
+	deleted, err := RemoveStale()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(deleted, stale) || slices.Contains(deleted, live.Name()) {
-		t.Errorf("Sweep deleted %q; want %s and not %s", deleted, stale, live.Name())
+		t.Errorf("RemoveStale deleted %q; want %s and not %s", deleted, stale, live.Name())
 	}
 	names := netnsList(t)
 	if slices.Contains(names, stale) || !slices.Contains(names, live.Name()) {
-		t.Errorf("after Sweep: %q", names)
+		t.Errorf("after RemoveStale: %q", names)
 	}
 }
 

@@ -309,6 +309,8 @@ func (r *fastReq) appendUpstream(b []byte, trust bool, ip string) []byte {
 // it must be closed at once (client gone, response cut).
 func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	p, f := c.f.p, c.f
+	p.active.Add(1)
+	defer p.active.Add(-1)
 	out := r.appendUpstream((*bp)[:0], p.cfg.TrustForwarded, c.ip)
 	isHead := r.isHead
 	closeConn := r.closeConn
@@ -329,7 +331,7 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	u, err := p.upstream(c.ctx, func() (string, string) { return r.methodName(), "" })
 	if err != nil {
 		closing := closeConn || f.isDraining()
-		w, err = c.fail(w, err, closing, r.methodName())
+		w, closing, err = c.fail(w, err, closing, r.methodName())
 		return err == nil && !closing, err
 	}
 	u.cr.start(c.ctx, u.taken)
@@ -341,7 +343,7 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 			return false, err
 		}
 		closing := closeConn || f.isDraining()
-		w, err = c.fail(w[:0], err, closing, r.methodName())
+		w, closing, err = c.fail(w[:0], err, closing, r.methodName())
 		return err == nil && !closing, err
 	}
 	closing := closeConn || res.length < 0 && !res.chunked && !res.noBody || f.isDraining()
@@ -354,6 +356,11 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	w = append(w, "\r\n"...)
 	f.fast.Add(1) // before the client can see the answer (tests count)
 	w, err = copyFastBody(c.c, u, w, res)
+	if errors.Is(err, errStreamEnded) {
+		p.release(u, false)
+		p.log.Info("drain exec: a streamed response ended at the drain's deadline", "method", r.methodName())
+		return false, nil
+	}
 	if err != nil {
 		p.release(u, false)
 		if !errors.Is(err, errClientWrite) {
@@ -369,17 +376,29 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 // errClientWrite marks an error writing to the client.
 var errClientWrite = errors.New("proxy: writing to the client")
 
-// fail answers a request the application did not answer.
-func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byte, error) {
+// errStreamEnded: a chunked response was ended with a last chunk when its
+// request's context ended between two chunks; neither connection can be
+// reused.
+var errStreamEnded = errors.New("proxy: streamed response ended at the deadline")
+
+// fail answers a request the application did not answer, and reports
+// whether the connection closes after it (always after a 503: the client
+// retries on a new one).
+func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byte, bool, error) {
 	p := c.f.p
 	p.failed.Add(1)
 	if errors.Is(err, context.Canceled) && c.f.ctx.Err() == nil {
 		// The client went away: nobody reads an answer.
 		p.log.Debug("drain exec: request cancelled", "method", method, "err", err)
-		return w, errClientWrite
+		return w, closing, errClientWrite
 	}
 	code, msg := p.upstreamError(err)
 	p.log.Warn("drain exec: upstream error", "method", method, "status", code, "err", err)
+	retry := ""
+	if code == http.StatusServiceUnavailable {
+		// Not sent: the client may send it again, on a new connection.
+		closing, retry = true, "\r\nRetry-After: 1"
+	}
 	body := strconv.Itoa(code) + " " + http.StatusText(code) + ": drain exec: " + msg + "\n"
 	w = append(w, "HTTP/1.1 "...)
 	w = strconv.AppendInt(w, int64(code), 10)
@@ -387,15 +406,16 @@ func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byt
 	w = append(w, http.StatusText(code)...)
 	w = append(w, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
 	w = strconv.AppendInt(w, int64(len(body)), 10)
+	w = append(w, retry...)
 	if closing {
 		w = append(w, "\r\nConnection: close"...)
 	}
 	w = append(w, "\r\n\r\n"...)
 	w = append(w, body...)
 	if _, err := c.c.Write(w); err != nil {
-		return w, errClientWrite
+		return w, closing, errClientWrite
 	}
-	return w, nil
+	return w, closing, nil
 }
 
 // readFastHead reads the application's response head for the fast path:
@@ -587,52 +607,25 @@ func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error)
 	switch {
 	case res.noBody:
 	case res.chunked:
-		for {
-			total := 0
-			line, err := readLine(br, &total)
-			if err != nil {
-				return w, unexpected(err)
-			}
-			size, ok := chunkSize(line)
-			if !ok {
-				return w, fmt.Errorf("%w: chunk size line %q", errMalformed, line)
-			}
-			w = append(w, line...)
+		fc := fastChunks{w: w, c: c}
+		atBoundary, err := walkChunked(br, &fc)
+		w = fc.w
+		if err == nil {
 			w = append(w, "\r\n"...)
-			if size == 0 {
-				break
-			}
-			for n := size; n > 0; {
-				m, err := take(n)
-				if err != nil {
-					return w, unexpected(err)
+		} else {
+			if atBoundary && u.cr.ended {
+				// The request's context ended (the drain's deadline, or
+				// the client left) between two chunks: end the body
+				// cleanly (a complete chunked encoding, then the
+				// connection closes) rather than cut it.
+				w = append(w, "0\r\n\r\n"...)
+				if ferr := flush(); ferr != nil {
+					return w, ferr
 				}
-				n -= m
+				return w, errStreamEnded
 			}
-			if line, err = readLine(br, &total); err != nil || len(line) != 0 {
-				return w, fmt.Errorf("%w: no CRLF after a chunk", errMalformed)
-			}
-			w = append(w, "\r\n"...)
+			return w, err
 		}
-		for total := 0; ; {
-			line, err := readLine(br, &total)
-			if err != nil {
-				return w, unexpected(err)
-			}
-			if len(line) == 0 {
-				break
-			}
-			k, _, _, ok := splitField(line)
-			if !ok {
-				return w, fmt.Errorf("%w: trailer line %q", errMalformed, line)
-			}
-			if hopByHop(k) || k == "Content-Length" {
-				continue
-			}
-			w = append(w, line...)
-			w = append(w, "\r\n"...)
-		}
-		w = append(w, "\r\n"...)
 	case res.length >= 0:
 		for n := res.length; n > 0; {
 			m, err := take(n)
@@ -654,11 +647,52 @@ func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error)
 	return w, flush()
 }
 
-func unexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// fastChunks re-frames a chunked body for the fast path: chunks pass on
+// as they are (their size lines checked), appended to w, which flush
+// writes to the client.
+type fastChunks struct {
+	w []byte
+	c net.Conn
+}
+
+func (f *fastChunks) chunkSize(line []byte, _ int64) error {
+	f.w = append(append(f.w, line...), "\r\n"...)
+	return nil
+}
+
+func (f *fastChunks) chunkData(b []byte) error {
+	if len(f.w)+len(b) > 64<<10 {
+		if err := f.flushW(); err != nil {
+			return err
+		}
 	}
-	return err
+	f.w = append(f.w, b...)
+	return nil
+}
+
+func (f *fastChunks) chunkEnd() error {
+	f.w = append(f.w, "\r\n"...)
+	return nil
+}
+
+func (f *fastChunks) trailer(_ string, _, line []byte) error {
+	f.w = append(append(f.w, line...), "\r\n"...)
+	return nil
+}
+
+func (f *fastChunks) beforeWait() error { return f.flushW() }
+
+// flushW writes f.w to the client.
+func (f *fastChunks) flushW() error {
+	if len(f.w) == 0 {
+		return nil
+	}
+	_, err := f.c.Write(f.w)
+	f.w = f.w[:0]
+	if err != nil {
+		return errClientWrite
+	}
+	return nil
 }
 
 // chunkSize parses a chunk-size line (hex size, optional extensions).

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -131,7 +130,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(res.status)
-	clientGone, err := p.copyBody(w, u.br, res)
+	clientGone, err := p.copyBody(w, u, res)
 	if err != nil {
 		p.finish(w, u, body, false)
 		if clientGone || r.Context().Err() != nil {
@@ -640,7 +639,8 @@ func (res *response) framing(isHead bool, lengths, encodings []string) error {
 // next read from the application would wait, so that nothing the
 // application sent is held back. clientGone reports that the error came
 // from writing to the client.
-func (p *Proxy) copyBody(w http.ResponseWriter, br *bufio.Reader, res response) (clientGone bool, err error) {
+func (p *Proxy) copyBody(w http.ResponseWriter, u *pooled, res response) (clientGone bool, err error) {
+	br := u.br
 	if res.noBody {
 		return false, nil
 	}
@@ -657,7 +657,7 @@ func (p *Proxy) copyBody(w http.ResponseWriter, br *bufio.Reader, res response) 
 		return rc.Flush()
 	}
 	if res.chunked {
-		return copyChunked(w, br, flush)
+		return copyChunked(w, u, func() { dirty = true }, flush)
 	}
 	for n := res.length; n != 0; {
 		if br.Buffered() == 0 {
@@ -692,54 +692,58 @@ func (p *Proxy) copyBody(w http.ResponseWriter, br *bufio.Reader, res response) 
 
 // copyChunked copies a chunked body and its trailer section, which goes to
 // the client as trailers (TrailerPrefix: net/http sends them whether the
-// application announced them or not).
-func copyChunked(w http.ResponseWriter, br *bufio.Reader, flush func() error) (clientGone bool, err error) {
-	cr := httputil.NewChunkedReader(br)
-	bp := bufPool.Get().(*[]byte)
-	buf := (*bp)[:cap(*bp)]
-	defer bufPool.Put(bp)
-	for {
-		if br.Buffered() == 0 {
-			if err := flush(); err != nil {
-				return true, err
-			}
-		}
-		n, err := cr.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return true, werr
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return false, err
-		}
+// application announced them or not). Each write marks the response dirty
+// (wrote), so that flush, called before any read from the application
+// that would wait, sends it: an event stream's events go out one by one.
+// When the request's context ends (the drain's deadline, the client gone)
+// between two chunks, the body ends cleanly: net/http writes the last
+// chunk (HTTP/1.1) or ends the stream (HTTP/2).
+func copyChunked(w http.ResponseWriter, u *pooled, wrote func(), flush func() error) (clientGone bool, err error) {
+	s := httpChunks{w: w, wrote: wrote, flush: flush}
+	atBoundary, err := walkChunked(u.br, &s)
+	switch {
+	case err == nil:
+		return false, nil
+	case s.clientGone:
+		return true, err
+	case atBoundary && u.cr.ended:
+		return false, nil
 	}
-	// The trailer section, then the empty line.
-	total := 0
-	h := w.Header()
-	for {
-		line, err := readLine(br, &total)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return false, err
-		}
-		if len(line) == 0 {
-			return false, nil
-		}
-		k, _, v, ok := splitField(line)
-		if !ok {
-			return false, fmt.Errorf("%w: trailer line %q", errMalformed, line)
-		}
-		if hopByHop(k) || k == "Content-Length" {
-			continue
-		}
-		h[http.TrailerPrefix+k] = append(h[http.TrailerPrefix+k], string(v))
+	return false, err
+}
+
+// httpChunks writes a chunked body's data through net/http.
+type httpChunks struct {
+	w          http.ResponseWriter
+	wrote      func()
+	flush      func() error
+	clientGone bool
+}
+
+func (*httpChunks) chunkSize([]byte, int64) error { return nil }
+func (*httpChunks) chunkEnd() error               { return nil }
+
+func (s *httpChunks) chunkData(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		s.clientGone = true
+		return err
 	}
+	s.wrote()
+	return nil
+}
+
+func (s *httpChunks) trailer(k string, v, _ []byte) error {
+	h := s.w.Header()
+	h[http.TrailerPrefix+k] = append(h[http.TrailerPrefix+k], string(v))
+	return nil
+}
+
+func (s *httpChunks) beforeWait() error {
+	if err := s.flush(); err != nil {
+		s.clientGone = true
+		return err
+	}
+	return nil
 }
 
 // readLine returns the next line without its line ending; the slice is

@@ -77,7 +77,7 @@ func (p *pool) get(ctx context.Context, fresh bool) (u *pooled, reused bool, err
 	}
 	c, err := p.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, false, err
+		return nil, false, notSent{err}
 	}
 	u = &pooled{conn: c, cr: ctxReader{conn: c, sa: newSendAwait(c)}, peek: newPeeker(c), taken: time.Now()}
 	u.br = bufio.NewReaderSize(&u.cr, 16<<10)

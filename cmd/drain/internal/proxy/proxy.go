@@ -88,6 +88,7 @@ type Proxy struct {
 	pool    *pool
 	retried atomic.Uint64
 	failed  atomic.Uint64
+	active  atomic.Int64 // requests being served
 }
 
 // New returns a Proxy for cfg.
@@ -101,7 +102,7 @@ func New(cfg Config) *Proxy {
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
-				return nil, err
+				return nil, notSent{err}
 			}
 			return &upConn{Conn: c}, nil
 		},
@@ -132,6 +133,8 @@ func New(cfg Config) *Proxy {
 
 // ServeHTTP forwards r to the application.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.active.Add(1)
+	defer p.active.Add(-1)
 	if r.Method == http.MethodConnect {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusMethodNotAllowed)
@@ -168,6 +171,10 @@ func (p *Proxy) CloseIdleConnections() {
 // Retried reports how many requests were retried on a fresh connection
 // because the application had closed the pooled one before it was used.
 func (p *Proxy) Retried() uint64 { return p.retried.Load() }
+
+// Active reports how many requests are being served (on either path),
+// upgraded connections included.
+func (p *Proxy) Active() int64 { return p.active.Load() }
 
 // Failed reports how many requests got an error response (502 or 503)
 // from the proxy itself.
@@ -227,37 +234,65 @@ func (p *Proxy) errorResponse(w http.ResponseWriter, r *http.Request, err error)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Del("Keep-Alive")
+	if code == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+		h.Set("Connection", "close")
+	}
 	w.WriteHeader(code)
 	fmt.Fprintf(w, "%d %s: drain exec: %s\n", code, http.StatusText(code), msg)
 }
 
+// notSent marks an error that happened before any byte of the request
+// went to the application (connecting to it failed): the application
+// cannot have seen the request, which may then be sent again.
+type notSent struct{ err error }
+
+func (e notSent) Error() string { return e.err.Error() }
+func (e notSent) Unwrap() error { return e.err }
+
 // upstreamError returns the status and the plain-text reason for a
-// request the application did not answer because of err.
+// request the application did not answer because of err. The status says
+// what the application may have seen: 503 (retry it, even when it is not
+// idempotent) only for a request it cannot have received, because
+// connecting to it failed; 502 (retry only what is safe to repeat) for one
+// that was sent, in part or in full, even when the application then died.
 func (p *Proxy) upstreamError(err error) (code int, msg string) {
-	code, msg = http.StatusBadGateway, "the application closed the connection without answering"
 	down := ""
 	if p.cfg.Down != nil {
 		down = p.cfg.Down()
 	}
 	var be clientBodyError
+	var ns notSent
 	switch {
 	case errors.As(err, &be):
-		code, msg = http.StatusBadRequest, "reading the request body: "+be.err.Error()
-	case down != "":
-		code, msg = http.StatusServiceUnavailable, "the application "+down
-	case errors.Is(err, syscall.ECONNREFUSED):
-		code, msg = http.StatusServiceUnavailable, "the application refused the connection (is it listening on "+p.cfg.Upstream+"?)"
+		return http.StatusBadRequest, "reading the request body: " + be.err.Error()
+	case errors.As(err, &ns):
+		switch {
+		case down != "":
+			msg = "the application " + down
+		case errors.Is(err, syscall.ECONNREFUSED):
+			msg = "the application refused the connection (is it listening on " + p.cfg.Upstream + "?)"
+		case errors.Is(err, context.DeadlineExceeded):
+			msg = "timed out connecting to the application"
+		default:
+			msg = "cannot connect to the application: " + err.Error()
+		}
+		return http.StatusServiceUnavailable, msg + "; the request was not sent to it"
+	}
+	code, msg = http.StatusBadGateway, "the application closed the connection without answering"
+	switch {
 	case errors.Is(err, syscall.ECONNRESET):
 		msg = "the application reset the connection without answering"
-	case errors.Is(err, context.DeadlineExceeded):
-		code, msg = http.StatusGatewayTimeout, "timed out connecting to the application"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		msg = "the application closed the connection before its response head was complete"
 	case errors.Is(err, io.EOF), errors.Is(err, errUpstreamClosed):
 	default:
 		msg = "the application did not answer: " + err.Error()
 	}
-	return code, msg
+	if down != "" {
+		msg += " (the application " + down + ")"
+	}
+	return code, msg + "; it may have received the request"
 }
 
 // errUpstreamClosed is returned by an upstream connection's first write of

@@ -40,6 +40,8 @@ func ExampleSummarize() {
 	// timeout  0
 	// 503      0
 	// 5xx      0
+	// 4xx      0
+	// status   0
 	// other    0
 	//
 	// hard case                 survived

@@ -43,6 +43,8 @@ type jsonMeta struct {
 	Start    *string           `json:"start"`
 	Duration float64           `json:"duration_seconds"`
 	Version  string            `json:"version"`
+	// Interrupted is omitted (false) for a run that ran to its end.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 type jsonKind struct {
@@ -107,10 +109,11 @@ func toJSON(s Summary) jsonSummary {
 	j := jsonSummary{
 		SchemaVersion: SchemaVersion,
 		Meta: jsonMeta{
-			Command:  s.Meta.Command,
-			Flags:    s.Meta.Flags,
-			Duration: seconds(s.Meta.Duration),
-			Version:  s.Meta.Version,
+			Command:     s.Meta.Command,
+			Flags:       s.Meta.Flags,
+			Duration:    seconds(s.Meta.Duration),
+			Version:     s.Meta.Version,
+			Interrupted: s.Meta.Interrupted,
 		},
 		Sent:    s.Sent,
 		OK:      s.OK,

@@ -27,6 +27,9 @@ type Meta struct {
 	Start    time.Time         // wall-clock start; Result and Event offsets count from here
 	Duration time.Duration     // how long the run took
 	Version  string            // drain's version
+	// Interrupted says the run was stopped before its end (Ctrl-C): the
+	// report covers only what happened until then.
+	Interrupted bool
 }
 
 // Survival counts the requests of one kind and how many of them got a full

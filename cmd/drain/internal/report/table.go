@@ -114,6 +114,9 @@ func writeTable(b *bytes.Buffer, s Summary) {
 	if s.LostUnattributed > 0 {
 		fmt.Fprintf(b, "lost before reaching a replica: %d\n", s.LostUnattributed)
 	}
+	if s.Meta.Interrupted {
+		fmt.Fprintf(b, "\ninterrupted: the run was stopped before its end; this report is partial\n")
+	}
 	fmt.Fprintf(b, "\nverdict: %s\n", verdictLine(s))
 }
 

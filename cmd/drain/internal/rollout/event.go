@@ -44,3 +44,25 @@ type Event struct {
 	Signal   string // for Exited: the signal that ended it, if any
 	Killed   bool   // for Exited: the process got SIGKILL
 }
+
+// emit runs action (if it returns false, nothing is recorded) and records an
+// event of kind for p, under the Runner's locks, then calls OnEvent. It
+// returns the time of the event.
+func (r *Runner) emit(p *proc, kind EventKind, action func(now time.Time, ev *Event) bool) time.Time {
+	r.cbMu.Lock()
+	defer r.cbMu.Unlock()
+	r.mu.Lock()
+	now := time.Now()
+	ev := Event{Replica: p.id, Kind: kind, Port: p.port}
+	if action != nil && !action(now, &ev) {
+		r.mu.Unlock()
+		return now
+	}
+	ev.At = now.Sub(r.t0)
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	if r.plan.OnEvent != nil {
+		r.plan.OnEvent(ev)
+	}
+	return now
+}

@@ -154,6 +154,18 @@ type Plan struct {
 	OnEvent func(Event)
 }
 
+// MaxDuration is the longest Start and Roll of p can take together when
+// every replica is slow to become ready (ReadyDelay and ReadyTimeout each
+// time) and the last one needs its whole Grace, plus 5 s for propagation,
+// syncs and exits: a load meant to last until the rollout ends can take
+// it as its schedule (the caller stops the load when Roll returns).
+// Defaults apply as in New.
+func (p Plan) MaxDuration() time.Duration {
+	p = p.withDefaults()
+	per := p.ReadyDelay + p.ReadyTimeout + p.Settle + p.PreStop
+	return p.Warmup + time.Duration(p.Replicas)*per + p.Grace + p.Settle + 5*time.Second
+}
+
 // withDefaults returns p with every zero field set to its default.
 func (p Plan) withDefaults() Plan {
 	if p.Replicas <= 0 {

@@ -13,16 +13,22 @@ import (
 // after the last, which applies every change seen by then, in order.
 // period <= 0 applies each change as it is seen.
 //
+// Changes are seen in the order they happened, as one lag apart implies,
+// even when a busy machine wakes their timers' goroutines in another
+// order: one whose lag has passed waits for those ahead of it, whose
+// deadlines have passed too.
+//
 // It starts its goroutines with spawn, which reports false once the run
-// stops (the change is then seen at once); each returns once quit is
-// closed, applying the changes still waiting (each apply decides what a
-// stopping run needs).
+// stops (the change is then seen at once, with every change ahead of it);
+// each returns once quit is closed, applying the changes still waiting
+// (each apply decides what a stopping run needs).
 type syncer struct {
 	lag, period time.Duration
 	quit        <-chan struct{}
 	spawn       func(func()) bool
 
 	mu        sync.Mutex
+	lagging   []*lagged // changes not seen yet, in the order they happened
 	last      time.Time // start of the last sync; zero: none yet
 	queued    []func()  // changes seen, waiting for the scheduled sync
 	scheduled bool      // a goroutine waits for the next sync
@@ -33,27 +39,79 @@ type syncer struct {
 // applies it, outside the syncer's lock, in order with the other changes
 // of that sync.
 func (s *syncer) change(apply func()) {
-	at := time.Now().Add(s.lag)
-	if s.lag <= 0 || !s.spawn(func() { s.after(at, apply) }) {
+	if s.lag <= 0 {
 		s.seen(apply)
+		return
+	}
+	at := time.Now().Add(s.lag)
+	l := &lagged{apply: apply}
+	s.mu.Lock()
+	s.lagging = append(s.lagging, l)
+	s.mu.Unlock()
+	if !s.spawn(func() { s.after(at, l) }) {
+		s.arrive(l, true)
 	}
 }
 
-func (s *syncer) after(at time.Time, apply func()) {
+// lagged is a change on its way to kube-proxy.
+type lagged struct {
+	apply func()
+	due   bool // its lag has passed (or the run stops)
+}
+
+func (s *syncer) after(at time.Time, l *lagged) {
 	t := time.NewTimer(time.Until(at))
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-s.quit:
 	}
-	s.seen(apply)
+	s.arrive(l, false)
+}
+
+// arrive marks l due (and, with all, every change ahead of it) and has the
+// due changes at the head of the line seen, in order.
+func (s *syncer) arrive(l *lagged, all bool) {
+	s.mu.Lock()
+	l.due = true
+	if all {
+		for _, m := range s.lagging {
+			if m == l {
+				break
+			}
+			m.due = true
+		}
+	}
+	var applies []func()
+	n := 0
+	for _, m := range s.lagging {
+		if !m.due {
+			break
+		}
+		applies = append(applies, m.apply)
+		n++
+	}
+	s.lagging = s.lagging[n:]
+	if n == 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.seenLocked(applies...)
 }
 
 // seen queues apply for the next sync and starts it now if it is due.
 func (s *syncer) seen(apply func()) {
 	s.mu.Lock()
-	if apply != nil {
-		s.queued = append(s.queued, apply)
+	s.seenLocked(apply)
+}
+
+// seenLocked queues applies (nil ones only start a sync) for the next sync
+// and starts it now if it is due. It unlocks s.mu.
+func (s *syncer) seenLocked(applies ...func()) {
+	for _, apply := range applies {
+		if apply != nil {
+			s.queued = append(s.queued, apply)
+		}
 	}
 	if s.scheduled {
 		s.mu.Unlock()

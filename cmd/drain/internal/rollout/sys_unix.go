@@ -2,11 +2,20 @@
 
 package rollout
 
-import "syscall"
+import (
+	"strconv"
+	"syscall"
 
-func init() {
-	signalNames[syscall.SIGUSR1] = "SIGUSR1"
-	signalNames[syscall.SIGUSR2] = "SIGUSR2"
+	"golang.org/x/sys/unix"
+)
+
+// signalName is the signal's name as the kernel's headers spell it
+// ("SIGKILL"), or "signal N" for one without a name.
+func signalName(s syscall.Signal) string {
+	if n := unix.SignalName(s); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(s))
 }
 
 // sendSIGTERM asks the replica pid to shut down.

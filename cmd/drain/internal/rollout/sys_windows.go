@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"errors"
+	"strconv"
 	"syscall"
 )
 
@@ -21,3 +22,6 @@ func sendSIGTERM(int) {}
 func killGroup(int) {}
 
 func listenBacklog0(fd uintptr) error { return syscall.Listen(syscall.Handle(fd), 0) }
+
+// signalName: Windows exit statuses carry no signal.
+func signalName(s syscall.Signal) string { return "signal " + strconv.Itoa(int(s)) }

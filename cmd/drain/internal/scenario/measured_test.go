@@ -26,7 +26,7 @@ func TestMeasured(t *testing.T) {
 		{At: 10, Replica: 1, Kind: rollout.Exited},
 	}
 	reps := []rollout.ReplicaReport{{Replica: 0, Original: true}, {Replica: 1}}
-	got := measured(events, reps)
+	got := measured(events, reps, -1)
 	if d := cmp.Diff(events[:7], got); d != "" {
 		t.Errorf("measured (-want +got):\n%s", d)
 	}

@@ -58,6 +58,68 @@ type Run struct {
 	// RollErr is the rollout's error after a successful start (a new
 	// replica that never became ready); the results are still valid.
 	RollErr error
+	// Interrupted says the run's context ended (Ctrl-C) before the run
+	// did, at InterruptedAt. Events from then on (the replicas Execute's
+	// own cleanup stopped or killed) are not in Events: they are not part
+	// of what was measured.
+	Interrupted   bool
+	InterruptedAt time.Duration
+}
+
+// ErrSpec wraps a Spec that cannot run: bad load settings, or a --duration
+// too short for the rollout.
+var ErrSpec = errors.New("drain: bad run")
+
+// Check reports what Execute would reject in spec before starting
+// anything (errors wrap ErrSpec or load.ErrConfig): the load's settings
+// for the schedule the run would have, and a fixed Load.Duration that ends
+// before the rollout's last restart could have been measured.
+func (spec Spec) Check() error {
+	cfg := spec.Load
+	if cfg.Duration == 0 {
+		cfg.Duration = spec.Plan.MaxDuration()
+	} else if min := minDuration(spec.Plan); cfg.Duration < min {
+		return fmt.Errorf("%w: --duration %v ends before the rollout's last restart could be measured (at least %v: %s); "+
+			"give --duration 0 to load until the rollout ends, or at least %v", ErrSpec, cfg.Duration, min, minDurationWhy(spec.Plan), min)
+	}
+	return cfg.Validate()
+}
+
+// minDuration is the earliest a rollout of p can have restarted every
+// replica and settled after the last: every replacement ready no sooner
+// than its ReadyDelay, SIGTERM after PreStop, then Settle.
+func minDuration(p rollout.Plan) time.Duration {
+	warmup, settle, n := planDefaults(p)
+	per := max(p.ReadyDelay, 0) + max(p.PreStop, 0) + settle
+	if p.Strategy == rollout.StrategyDeleteAll {
+		return warmup + per
+	}
+	return warmup + time.Duration(n)*per
+}
+
+func minDurationWhy(p rollout.Plan) string {
+	warmup, settle, n := planDefaults(p)
+	if p.Strategy == rollout.StrategyDeleteAll {
+		n = 1
+	}
+	return fmt.Sprintf("--warmup %v + %d restarts x (--ready-delay %v + --prestop %v + --settle %v)", warmup, n, max(p.ReadyDelay, 0), max(p.PreStop, 0), settle)
+}
+
+func planDefaults(p rollout.Plan) (warmup, settle time.Duration, n int) {
+	def := func(v, d time.Duration) time.Duration {
+		switch {
+		case v == 0:
+			return d
+		case v < 0:
+			return 0
+		}
+		return v
+	}
+	n = p.Replicas
+	if n <= 0 {
+		n = rollout.DefaultReplicas
+	}
+	return def(p.Warmup, rollout.DefaultWarmup), def(p.Settle, rollout.DefaultSettle), n
 }
 
 // ErrSetup wraps failures to start the initial replicas: bad input, not a
@@ -77,6 +139,17 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	if err := checkNetwork(spec); err != nil {
 		return Run{}, err
 	}
+	// The run sees the caller's interruption (Ctrl-C) only once its moment
+	// is recorded, so every event of the cleanup it causes comes after.
+	outer := ctx
+	ctx, cancelRun := context.WithCancelCause(context.WithoutCancel(outer))
+	defer cancelRun(nil)
+	interrupted := make(chan time.Time, 1)
+	stopWatch := context.AfterFunc(outer, func() {
+		interrupted <- time.Now()
+		cancelRun(context.Cause(outer))
+	})
+	defer stopWatch()
 	plan := spec.Plan
 	cfg := spec.Load
 	var target endpoint.Target
@@ -106,7 +179,7 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	}
 	auto := cfg.Duration == 0
 	if auto {
-		cfg.Duration = bound(plan)
+		cfg.Duration = plan.MaxDuration()
 	}
 	if target == nil {
 		target = r.Endpoints()
@@ -129,9 +202,10 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 		results, loadErr = client.Run(ctx)
 	})
 	if spec.Progress != nil {
-		stop := make(chan struct{})
-		defer close(stop)
-		wg.Go(func() { progress(stop, loadDone, t0, client, r, spec.Progress) })
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() { defer close(stopped); progress(stop, loadDone, t0, client, r, spec.Progress) }()
+		// No status line after Execute returns (the caller writes next).
+		defer func() { close(stop); <-stopped }()
 	}
 	rollErr := r.Roll(ctx, hooks)
 	if rollErr != nil && ctx.Err() != nil {
@@ -151,10 +225,18 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 		Start:    t0,
 		Duration: time.Since(t0),
 		Results:  results,
-		Events:   measured(r.Events(), r.Replicas()),
 		Replicas: r.Replicas(),
 		RollErr:  rollErr,
 	}
+	stopWatch()
+	cut := time.Duration(-1)
+	select {
+	case at := <-interrupted:
+		run.Interrupted, run.InterruptedAt = true, max(at.Sub(t0), 0)
+		cut = run.InterruptedAt
+	default:
+	}
+	run.Events = measured(r.Events(), r.Replicas(), cut)
 	if kp != nil && kp.failed() != nil {
 		return run, kp.failed() // the path broke: the cancellation was ours
 	}
@@ -164,29 +246,16 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	return run, ctx.Err()
 }
 
-// bound is the longest a rollout of plan can take: the load's schedule when
-// it is to run until the rollout ends (Execute then ends it early).
-func bound(p rollout.Plan) time.Duration {
-	def := func(v, d time.Duration) time.Duration {
-		if v <= 0 {
-			return d
-		}
-		return v
-	}
-	n := p.Replicas
-	if n <= 0 {
-		n = rollout.DefaultReplicas
-	}
-	settle := def(p.Settle, rollout.DefaultSettle)
-	per := max(p.ReadyDelay, 0) + def(p.ReadyTimeout, rollout.DefaultReadyTimeout) + settle + max(p.PreStop, 0)
-	return def(p.Warmup, rollout.DefaultWarmup) + time.Duration(n)*per + def(p.Grace, rollout.DefaultGrace) + settle + 5*time.Second
-}
-
 // measured drops the end of the replicas that were still running when the
 // load ended: stopping them is cleanup, not part of the rollout measured.
 // A replacement's start, readiness and endpoint addition stay: the report
 // needs the addition to tell when the Service had a ready endpoint again.
-func measured(events []rollout.Event, reps []rollout.ReplicaReport) []rollout.Event {
+//
+// An interrupted run (interrupted >= 0) keeps only the events before the
+// interruption: what came after is Execute's cleanup (replicas stopped,
+// killed at the stop timeout), not the rollout, and a replica killed by
+// it must not read as one the rollout had to kill.
+func measured(events []rollout.Event, reps []rollout.ReplicaReport, interrupted time.Duration) []rollout.Event {
 	rolled := map[int32]bool{}
 	for _, r := range reps {
 		rolled[r.Replica] = r.Original
@@ -194,6 +263,7 @@ func measured(events []rollout.Event, reps []rollout.ReplicaReport) []rollout.Ev
 	out := events[:0:0]
 	for _, e := range events {
 		switch {
+		case interrupted >= 0 && e.At >= interrupted:
 		case rolled[e.Replica], e.Kind == rollout.Started, e.Kind == rollout.Ready, e.Kind == rollout.EndpointAdded:
 			out = append(out, e)
 		}

@@ -26,7 +26,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "server address")
 	rate := flag.Float64("rate", 30000, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long")
-	conns := flag.Int("conns", 32, "persistent connections")
+	conns := flag.Int("conns", load.DefaultConns, "persistent connections")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
 	if *cpuprofile != "" {
