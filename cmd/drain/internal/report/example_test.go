@@ -64,6 +64,8 @@ func ExampleSummarize() {
 	// steady: 0 lost (before the rollout, until 0.090s)
 	//
 	// verdict: LOST 1 request
+	// why (see the HTML report's request timeline):
+	//   - 1 failed with 1 reset on connections the server closed under them after SIGTERM (r0): it closed keep-alive connections the client was reusing, or cut requests in flight when it exited. Answer every request during the drain with "Connection: close", close an idle connection only after such a response or the keep-alive timeout the client was told, and wait for in-flight requests before exiting.
 }
 
 func ExampleWriteCompareTable() {

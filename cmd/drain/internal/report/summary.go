@@ -130,6 +130,18 @@ type Summary struct {
 	FallbackOnly []Span
 
 	Timeline Timeline
+
+	// Requests is every request, in the order of the results, for the
+	// request timeline and the diagnosis.
+	Requests []Point
+}
+
+// Point is one request as the request timeline draws it.
+type Point struct {
+	Intended time.Duration // planned send time, from the run's start
+	Latency  time.Duration // Done - Intended
+	Outcome  load.Outcome
+	Replica  int32 // -1 if no replica was chosen
 }
 
 // Killed is the number of replicas that were sent SIGKILL.
@@ -248,6 +260,7 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 			o = load.Other
 		}
 		s.Sent++
+		s.Requests = append(s.Requests, Point{Intended: r.Intended, Latency: r.Latency(), Outcome: o, Replica: r.Replica})
 		s.Outcomes[o]++
 		s.Timeline.Counts[o][bucketOf(r.Intended, bucket)]++
 		ok := o == load.OK

@@ -122,6 +122,12 @@ func writeTable(b *bytes.Buffer, s Summary) {
 		fmt.Fprintf(b, "\ninterrupted: the run was stopped before its end; this report is partial\n")
 	}
 	fmt.Fprintf(b, "\nverdict: %s\n", verdictLine(s))
+	if s.Lost > 0 {
+		b.WriteString("why (see the HTML report's request timeline):\n")
+		for _, f := range Diagnose(s) {
+			fmt.Fprintf(b, "  - %s\n", f.Text)
+		}
+	}
 }
 
 // The labels of the Service's spans, in the table and the timeline.
