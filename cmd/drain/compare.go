@@ -2,19 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/drainhttp/drain/internal/hello"
-	"github.com/drainhttp/drain/internal/report"
-	"github.com/drainhttp/drain/internal/scenario"
+	"github.com/drainhttp/drain/cmd/drain/internal/compare"
+	"github.com/drainhttp/drain/cmd/drain/internal/hello"
+	"github.com/drainhttp/drain/cmd/drain/internal/report"
+	"github.com/drainhttp/drain/cmd/drain/internal/scenario"
 )
 
 const compareUsage = `
@@ -34,6 +33,9 @@ included. --latency-sweep 0,1ms,5ms,20ms (needs --network=kernel) runs every
 server once per one-way latency and labels its rows "strategy @5ms";
 --sweep-chart FILE also draws the lost requests per latency as an SVG.
 
+Exit status: 0, or 1 when --allow-lost N is given and a measured row lost
+more than N requests; 2 on bad usage.
+
 Flags:
 `
 
@@ -41,18 +43,12 @@ Flags:
 // drain, since they run inside the test binary).
 var selfExe = os.Executable
 
-// server is one row to measure.
-type server struct {
-	name, strategy string
-	command        []string
-	peer           string // peers/<peer>, "" for drain hello
-}
-
-// notMeasured are the background's frameworks whose runtimes are not in the
+// notMeasured are frameworks the article this project answers ("Zero
+// downtime shutdown for REST APIs") reports on whose runtimes are not in the
 // registries this project reaches; their rows keep the article's claims.
 var notMeasured = []report.Row{
-	{Server: "Spring Boot/Undertow", Strategy: "503 on late requests", Verdict: report.NotMeasured, Note: "not measured here: no Maven repository; the background reports 503s and connections kept open"},
-	{Server: "Quarkus", Strategy: "503 then close", Verdict: report.NotMeasured, Note: "not measured here: no Maven repository; the background reports 503 to late requests, then close"},
+	{Server: "Spring Boot/Undertow", Strategy: "503 on late requests", Verdict: report.NotMeasured, Note: "not measured here: no Maven repository; the article reports 503s and connections kept open"},
+	{Server: "Quarkus", Strategy: "503 then close", Verdict: report.NotMeasured, Note: "not measured here: no Maven repository; the article reports 503 to late requests, then close"},
 }
 
 func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -69,6 +65,7 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	delay := fs.Float64("delay", 0.05, "seconds each request takes (HELLO_REST_REQUEST_DELAY for every server)")
 	sweepFlag := fs.String("latency-sweep", "", "run every server once per one-way latency of this list (e.g. 0,1ms,5ms,20ms; needs --network=kernel)")
 	chartOut := fs.String("sweep-chart", "", "with --latency-sweep: also write an SVG chart of lost requests per latency to this file")
+	allowLost := fs.Int("allow-lost", -1, "exit 1 when a measured row lost more requests than this (-1: no limit; the lossy strategies lose by design)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +75,8 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	lats := []time.Duration{f.latency}
 	sweep := *sweepFlag != ""
 	switch {
+	case *allowLost < -1:
+		return usagef("--allow-lost %d: need a number of requests >= 0, or -1 for no limit", *allowLost)
 	case sweep && f.network != scenario.NetworkKernel:
 		return usagef("--latency-sweep needs --network=kernel (the delay comes from a relay in the kernel path)")
 	case sweep && f.latency != 0:
@@ -97,84 +96,65 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err != nil {
 		return fmt.Errorf("compare: finding this binary to run drain hello: %w", err)
 	}
-	var servers []server
-	for _, m := range splitList(*modes) {
+	var servers []compare.Server
+	for _, m := range compare.SplitList(*modes) {
 		mode, err := hello.ParseMode(m)
 		if err != nil {
 			return usageError{err}
 		}
-		servers = append(servers, server{name: "drain hello", strategy: string(mode), command: []string{self, "hello", "--shutdown", string(mode)}})
+		servers = append(servers, compare.Server{Name: "drain hello", Strategy: string(mode), Command: []string{self, "hello", "--shutdown", string(mode)}})
 	}
-	peers, err := selectPeers(*peersDir, *peersFlag)
+	peers, err := compare.SelectPeers(*peersDir, *peersFlag)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	for _, p := range peers {
 		run := filepath.Join(*peersDir, p, "run")
-		servers = append(servers, server{name: p, strategy: peerStrategy(*peersDir, p), command: []string{run}, peer: p})
+		strategy := compare.PeerStrategy(*peersDir, p)
+		servers = append(servers, compare.Server{Name: p, Strategy: strategy, Command: []string{run}, Peer: p})
 		if *withExec {
 			// drain exec takes the replica's port; the peer gets a private
 			// one in $PORT, as in a container whose entrypoint is drain exec.
-			servers = append(servers, server{name: p + " + drain exec", strategy: peerStrategy(*peersDir, p),
-				command: []string{self, "exec", "-q", "--listen", "127.0.0.1:{port}", "--", run}, peer: p})
+			servers = append(servers, compare.Server{Name: p + " + drain exec", Strategy: strategy,
+				Command: []string{self, "exec", "-q", "--listen", "127.0.0.1:{port}", "--", run}, Peer: p})
 		}
 	}
 	if len(servers) == 0 {
 		return usagef("nothing to compare: give --modes or --peers")
 	}
 
-	var rows []report.Row
-	var swept []sweepRow
 	started := time.Now()
-	total := len(servers) * len(lats)
-	i := 0
-	for _, s := range servers {
-		if s.peer != "" {
-			if note, ok := preparePeer(ctx, *peersDir, s.peer, *install, stderr); !ok {
-				rows = append(rows, report.Row{Server: s.name, Strategy: s.strategy, Verdict: report.NotInstalled, Note: note})
-				i += len(lats)
-				continue
-			}
-		}
-		for _, lat := range lats {
-			strategy := s.strategy
-			if sweep {
-				strategy += " " + latencyLabel(lat)
-			}
-			spec := f.spec(s.command, stderr)
+	res, err := compare.Run(ctx, compare.Config{
+		Servers: servers, Latencies: lats, Sweep: sweep,
+		PeersDir: *peersDir, Install: *install, Log: stderr,
+		Spec: func(s compare.Server, lat time.Duration) scenario.Spec {
+			spec := f.spec(s.Command)
 			spec.Latency = lat
 			spec.Plan.Env = append(spec.Plan.Env, "HELLO_REST_REQUEST_DELAY="+strconv.FormatFloat(*delay, 'f', -1, 64))
-			if isTerminal(stderr) {
-				label := fmt.Sprintf("[%d/%d] %s %s", i+1, total, s.name, strategy)
-				left := eta(started, i, total)
-				spec.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[K%s  %s%s", label, line, left) }
-			} else {
-				fmt.Fprintf(stderr, "compare: [%d/%d] %s %s\n", i+1, total, s.name, strategy)
-			}
-			i++
-			run, err := scenario.Execute(ctx, spec)
-			if isTerminal(stderr) {
-				fmt.Fprint(stderr, "\r\033[K")
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			var row report.Row
-			if err != nil && run.Results == nil {
-				row = report.FailedRow(s.name, strategy, err)
-			} else {
-				sum := summarize("drain test", fs, run)
-				if sweep {
-					sum.Meta.Flags["latency"] = lat.String() // this row's, not the list
-				}
-				row = report.NewRow(s.name, strategy, sum)
-			}
-			rows = append(rows, row)
+			return spec
+		},
+		Summarize: func(run scenario.Run, lat time.Duration) report.Summary {
+			sum := summarize("drain test", fs, run)
 			if sweep {
-				swept = append(swept, sweepRow{series: sweepSeries(row, s.strategy), latency: lat, lost: row.Lost, ok: row.Verdict.Measured()})
+				sum.Meta.Flags["latency"] = lat.String() // this row's, not the list
 			}
-		}
+			return sum
+		},
+		Begin: func(i, total int, s compare.Server, strategy string) (func(string), func()) {
+			label := fmt.Sprintf("[%d/%d] %s %s", i+1, total, s.Name, strategy)
+			if isTerminal(stderr) {
+				left := eta(started, i, total)
+				return func(line string) { fmt.Fprintf(stderr, "\r\033[K%s  %s%s", label, line, left) },
+					func() { fmt.Fprint(stderr, "\r\033[K") }
+			}
+			fmt.Fprintf(stderr, "compare: %s\n", label)
+			return newProgress(stderr, "compare:   ")
+		},
+	})
+	if err != nil {
+		return err
 	}
+	rows := res.Rows
 	if *peersFlag == "all" {
 		rows = append(rows, notMeasured...)
 	}
@@ -193,11 +173,32 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		}
 	}
 	if *chartOut != "" {
-		return writeFile(*chartOut, func(w io.Writer) error {
-			return writeSweepChart(w, "drain compare: lost requests by one-way latency (kernel path)", lats, swept)
-		})
+		if err := writeFile(*chartOut, func(w io.Writer) error {
+			return report.WriteSweepChart(w, "drain compare: lost requests by one-way latency (kernel path)", lats, res.Sweep)
+		}); err != nil {
+			return err
+		}
 	}
-	return nil
+	return checkRows(rows, *allowLost)
+}
+
+// checkRows turns a measured row that lost more than allowed (>= 0) into
+// exit status 1, naming the worst row.
+func checkRows(rows []report.Row, allowed int) error {
+	if allowed < 0 {
+		return nil
+	}
+	var over []report.Row
+	for _, r := range rows {
+		if r.Verdict.Measured() && r.Lost > allowed {
+			over = append(over, r)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	worst := slices.MaxFunc(over, func(a, b report.Row) int { return a.Lost - b.Lost })
+	return lostError{lost: worst.Lost, allowed: allowed, row: fmt.Sprintf("%s %s", worst.Server, worst.Strategy), rows: len(over)}
 }
 
 func eta(started time.Time, done, total int) string {
@@ -208,77 +209,22 @@ func eta(started time.Time, done, total int) string {
 	return fmt.Sprintf("  (~%s left)", (per * time.Duration(total-done)).Round(time.Second))
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+// parseSweep parses --latency-sweep "0,1ms,5ms,20ms" into latencies (>= 0,
+// no repeats).
+func parseSweep(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, p := range compare.SplitList(s) {
+		d, err := time.ParseDuration(p)
+		if err != nil || d < 0 {
+			return nil, usagef("--latency-sweep %q: %q is not a duration >= 0 (e.g. 0,1ms,5ms,20ms)", s, p)
 		}
-	}
-	return out
-}
-
-// selectPeers resolves --peers against the folders of dir.
-func selectPeers(dir, list string) ([]string, error) {
-	if list == "" {
-		return nil, nil
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, usagef("--peers: %v (run from the repository root or give --peers-dir)", err)
-	}
-	var all []string
-	for _, e := range entries {
-		if e.IsDir() {
-			if _, err := os.Stat(filepath.Join(dir, e.Name(), "run")); err == nil {
-				all = append(all, e.Name())
-			}
+		if slices.Contains(out, d) {
+			return nil, usagef("--latency-sweep %q: %v given twice", s, d)
 		}
+		out = append(out, d)
 	}
-	if list == "all" {
-		return all, nil
-	}
-	var out []string
-	for _, p := range splitList(list) {
-		if _, err := os.Stat(filepath.Join(dir, p, "run")); err != nil {
-			return nil, usagef("--peers: no peer %q in %s (have: %s)", p, dir, strings.Join(all, ", "))
-		}
-		out = append(out, p)
+	if len(out) == 0 {
+		return nil, usagef("--latency-sweep %q: no latency given", s)
 	}
 	return out, nil
-}
-
-// peerStrategy reads the first line of peers/<p>/strategy, if any.
-func peerStrategy(dir, p string) string {
-	b, err := os.ReadFile(filepath.Join(dir, p, "strategy"))
-	if err != nil {
-		return "framework default"
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	return strings.TrimSpace(line)
-}
-
-// preparePeer installs (if asked) and checks a peer; it returns a note and
-// false when the peer cannot run.
-func preparePeer(ctx context.Context, dir, p string, install bool, stderr io.Writer) (string, bool) {
-	if install {
-		cmd := osexec.CommandContext(ctx, filepath.Join(dir, p, "install"))
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Sprintf("install failed: %v (see peers/%s/install)", err, p), false
-		}
-	}
-	check := filepath.Join(dir, p, "check")
-	if _, err := os.Stat(check); err != nil {
-		return "", true
-	}
-	out, err := osexec.CommandContext(ctx, check).CombinedOutput()
-	if err != nil {
-		var ee *osexec.ExitError
-		if errors.As(err, &ee) {
-			return fmt.Sprintf("not installed: run peers/%s/install (%s)", p, strings.TrimSpace(string(out))), false
-		}
-		return fmt.Sprintf("check failed: %v", err), false
-	}
-	return "", true
 }

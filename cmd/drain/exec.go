@@ -6,7 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
+	"os"
+	"sync"
 )
 
 // usageError marks bad input: exit status 2.
@@ -18,9 +19,18 @@ func (u usageError) Unwrap() error { return u.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // lostError marks a run that lost more requests than allowed: exit status 1.
-type lostError struct{ lost, allowed int }
+// For drain compare, row names the row that lost most and rows counts the
+// rows over the limit.
+type lostError struct {
+	lost, allowed int
+	row           string
+	rows          int
+}
 
 func (l lostError) Error() string {
+	if l.row != "" {
+		return fmt.Sprintf("%d rows lost more than %d requests, %s most: %d", l.rows, l.allowed, l.row, l.lost)
+	}
 	return fmt.Sprintf("%d requests lost (allowed %d)", l.lost, l.allowed)
 }
 
@@ -31,12 +41,19 @@ Commands:
   test      start replicas of a server, put load on them, roll them, count every lost request
   compare   run test against several servers and strategies, one table
   exec      run a server in any language behind a proxy that drains it without loss
+  version   print the versions of drain, its library and Go, and the commit it was built from
 
 Run 'drain <command> -h' for a command's flags.
 `
 
 // exec runs one subcommand; main only maps its error to an exit status.
 func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Progress lines, --during's output and the replicas' logs may write to
+	// stderr at once: an *os.File takes concurrent writes, any other writer
+	// (a test's buffer) gets a lock.
+	if _, ok := stderr.(*os.File); !ok {
+		stderr = &lockedWriter{w: stderr}
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, rootUsage)
 		return usagef("no command given")
@@ -51,6 +68,8 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		run = runCompare
 	case "exec":
 		run = runExec
+	case "version", "--version":
+		run = runVersion
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, rootUsage)
 		return nil
@@ -65,24 +84,14 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return err
 }
 
-// newFlags returns a FlagSet that reports errors instead of exiting.
-func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, strings.TrimLeft(usage, "\n"))
-		fs.PrintDefaults()
-	}
-	return fs
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
 }
 
-// parse parses args and turns a flag error into a usage error.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	return nil
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

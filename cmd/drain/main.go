@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 )
 
@@ -48,15 +49,29 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &c):
 		// drain exec: the application's own status is what an orchestrator
 		// must see.
-		fmt.Fprintln(stderr, "drain:", err)
+		printError(stderr, err)
 		return c.ExitCode()
 	case errors.As(err, &u):
-		fmt.Fprintln(stderr, "drain:", u.err)
+		printError(stderr, u.err)
 		return 2
 	case errors.As(err, &l):
-		return 1 // the report already said it
+		if l.row != "" { // compare: the table shows the rows, not the limit
+			printError(stderr, err)
+		}
+		return 1 // drain test: the report already said it
 	default:
-		fmt.Fprintln(stderr, "drain:", err)
+		printError(stderr, err)
 		return 1
 	}
+}
+
+// printError prints err as one "drain: ..." line; an error that already
+// starts with "drain:" (the library's sentinel errors do) is not prefixed
+// twice.
+func printError(w io.Writer, err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "drain:") {
+		msg = "drain: " + msg
+	}
+	fmt.Fprintln(w, msg)
 }

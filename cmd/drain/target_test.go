@@ -76,7 +76,7 @@ func TestTargetUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"test", "--target", "https://x/", "--duration", "1s"}, "only http:// is supported"},
+		{[]string{"test", "--target", "ftp://x/", "--duration", "1s"}, "use an http:// or https:// URL"},
 		{[]string{"test", "--target", "http://127.0.0.1:1/"}, "give --duration, or --during"},
 		{[]string{"test", "--target", "http://127.0.0.1:1/", "--", "x"}, "exclude each other"},
 		{[]string{"test", "--during", "true", "--", "x"}, "--during needs --target"},

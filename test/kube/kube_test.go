@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +10,7 @@ import (
 	"testing"
 )
 
-var scripts = []string{"build", "down", "inventory", "lib.sh", "measure", "rollout", "table", "timeline", "up", "variants"}
+var scripts = []string{"build", "down", "inventory", "lib.sh", "measure", "requests", "rollout", "table", "timeline", "up", "variants"}
 
 // TestScriptsParse checks every script with bash -n, and that the runnable
 // ones stop at the first error (the teardown relies on it).
@@ -108,5 +109,92 @@ func TestLibPaths(t *testing.T) {
 	cache, state := filepath.Clean(lines[0]), filepath.Clean(lines[1])
 	if cache == state || strings.HasPrefix(cache, state+"/") || strings.HasPrefix(state, cache+"/") {
 		t.Errorf("CACHE %s and STATE %s overlap", cache, state)
+	}
+}
+
+// stubDrain stands in for drain test in TestMeasure: it prints a minimal
+// JSON report, writes --results, counts its calls and exits with $STUB_RC.
+// (measure's job is the bookkeeping around drain test; drain test itself
+// is tested in cmd/drain, and a real run takes a cluster or ~20 s of load.)
+const stubDrain = `#!/usr/bin/env bash
+echo call >> "$STUB_CALLS"
+while [ $# -gt 0 ]; do
+  if [ "$1" = --results ]; then echo '{"seq":0}' > "$2"; fi
+  shift
+done
+echo '{"sent": 10, "lost": 1, "outcomes": {"ok": 9, "refused": 1}, "kinds": {"steady": {"sent": 10, "lost": 1}}, "replicas": [{"drain_seconds": 5}]}'
+exit "$STUB_RC"
+`
+
+// TestMeasure checks measure's exit status (0 when every run produced a
+// report, also with lost requests; 1 when a run failed, after all runs) and
+// where it puts each run: a line in RESULTS/sim-VARIANT.jsonl naming a
+// directory of its own with the report and the requests.
+func TestMeasure(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		rc        string
+		wantExit  int
+		wantLines int
+	}{
+		{"runs succeed", "0", 0, 2},
+		{"runs fail", "1", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			state, results := filepath.Join(dir, "state"), filepath.Join(dir, "results")
+			if err := os.MkdirAll(filepath.Join(state, "img"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(state, "img", "drain"), []byte(stubDrain), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			calls := filepath.Join(dir, "calls")
+			cmd := exec.Command("bash", "measure", "sim", "hello-drain", "2")
+			cmd.Env = append(os.Environ(), "DRAIN_KUBE_STATE="+state, "RESULTS="+results,
+				"DRAIN_LOAD_LOCK="+filepath.Join(dir, "lock"), "STUB_RC="+tc.rc, "STUB_CALLS="+calls)
+			out, err := cmd.CombinedOutput()
+			exit := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				exit = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if exit != tc.wantExit {
+				t.Errorf("exit %d, want %d\n%s", exit, tc.wantExit, out)
+			}
+			if b, _ := os.ReadFile(calls); strings.Count(string(b), "call") != 2 {
+				t.Errorf("drain test ran %d times, want 2 (a failed run must not stop the others)", strings.Count(string(b), "call"))
+			}
+			b, _ := os.ReadFile(filepath.Join(results, "sim-hello-drain.jsonl"))
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(b) == 0 {
+				lines = nil
+			}
+			if len(lines) != tc.wantLines {
+				t.Fatalf("%d result lines, want %d:\n%s\n%s", len(lines), tc.wantLines, b, out)
+			}
+			seen := map[string]bool{}
+			for _, l := range lines {
+				var r struct {
+					Kube struct {
+						ObservedDir string `json:"observed_dir"`
+					} `json:"kube"`
+				}
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatal(err)
+				}
+				d := r.Kube.ObservedDir
+				if d == "" || seen[d] {
+					t.Errorf("observed_dir %q empty or reused", d)
+				}
+				seen[d] = true
+				for _, f := range []string{"report.json", "results.jsonl.gz"} {
+					if _, err := os.Stat(filepath.Join(results, d, f)); err != nil {
+						t.Errorf("run's %s: %v", f, err)
+					}
+				}
+			}
+		})
 	}
 }

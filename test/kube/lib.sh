@@ -19,6 +19,11 @@ CNI_NET=drain-kube
 NODE=$(hostname)
 UPLINK=${DRAIN_KUBE_UPLINK:-$(ip -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')}
 UPLINK=${UPLINK:-eth0}
-export PATH=$PATH:/usr/local/go/bin:$BIN
+# Prepended: the harness's kubectl (the cluster's version) wins over one
+# installed elsewhere (say /usr/bin/kubectl v1.32, which warns of version skew).
+export PATH=$BIN:/usr/local/go/bin:$PATH
+
+# Held by every measurement run, as by other people's benchmarks on this machine.
+LOAD_LOCK=${DRAIN_LOAD_LOCK:-/tmp/drain-load.lock}
 
 log() { echo "[$(date +%T)] $*" >&2; }

@@ -1,0 +1,3 @@
+module github.com/drainhttp/drain/bench
+
+go 1.25.0

@@ -1,0 +1,382 @@
+package scenario
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
+	"github.com/drainhttp/drain/cmd/drain/internal/load"
+)
+
+// TargetSpec is a load run against a service someone else runs and rolls
+// (say a Kubernetes Service during `kubectl rollout restart`).
+type TargetSpec struct {
+	// URL is the service: http[s]://host[:port][/path[?query]]. The path
+	// and query become Load.Request.Path unless that is set.
+	URL string
+	// Insecure skips the verification of an https target's certificate;
+	// CA, if set, is a PEM file of the certificates to trust instead of
+	// the system's. The server name checked is Load.Request.Host's host,
+	// else the URL's.
+	Insecure bool
+	CA       string
+	Load     load.Config
+	// During, if set, runs with `sh -c` once the load is steady (after
+	// Warmup); with Load.Duration 0 the load ends Settle after it exits.
+	During string
+	// Rollout, if set (instead of During), restarts a Kubernetes workload
+	// with kubectl and waits until the rollout is complete and its old
+	// pods are gone; with Load.Duration 0 the load ends Settle after.
+	Rollout        *KubeRollout
+	Warmup, Settle time.Duration
+	// ArmAfter sets the hard cases up this long after During starts (0:
+	// just before it starts), so they can straddle a SIGTERM that comes
+	// later in During, such as a rollout's first one.
+	ArmAfter time.Duration
+	// Output receives During's (or kubectl's) stdout and stderr
+	// (discarded if nil).
+	Output   io.Writer
+	Progress func(line string)
+}
+
+// TargetRun is what happened; the Results carry Replica 0 (the service).
+type TargetRun struct {
+	Start    time.Time
+	Duration time.Duration
+	Results  []load.Result
+	// DuringStart and DuringEnd are offsets from Start (-1 without During
+	// or Rollout); DuringErr is its failure, if any.
+	DuringStart, DuringEnd time.Duration
+	DuringErr              error
+	// Warnings say why the run may have measured less than it seems: a
+	// During that returned before a rollout could have replaced anything,
+	// a target on which nothing changed while it ran.
+	Warnings []string
+}
+
+// MinRollout is the shortest a During is believed to be a whole rollout:
+// a Kubernetes rollout of even one pod takes seconds (a new pod's start and
+// readiness, the old one's termination), so a command that returns sooner,
+// like a bare `kubectl rollout restart`, only started one.
+const MinRollout = 2 * time.Second
+
+// warnings looks at a finished run for signs that During did not cover a
+// rollout of the target.
+func (run *TargetRun) warnings(spec TargetSpec, noReuse bool, conns int) {
+	if run.DuringStart < 0 || run.DuringEnd < 0 || spec.Rollout != nil {
+		return
+	}
+	if took := run.DuringEnd - run.DuringStart; took < MinRollout && run.DuringErr == nil {
+		run.Warnings = append(run.Warnings, fmt.Sprintf("--during returned after %.3fs, too soon for a rollout to have replaced anything; "+
+			"the load ended --settle (%v) later, so most of the rollout was not measured. Make the command block until the rollout is over "+
+			"(kubectl rollout restart deployment/NAME && kubectl rollout status deployment/NAME, then wait for the old pods to be gone) "+
+			"or use --rollout deployment/NAME", took.Seconds(), spec.Settle))
+	}
+	if noReuse {
+		return // every request opens a connection: no change to see
+	}
+	// The hard cases' connections open around During by design (and do
+	// one Steady GET first): only the steady pool's tell a change.
+	hard := map[uint32]bool{}
+	for _, r := range run.Results {
+		if r.Kind != load.Steady {
+			hard[r.Conn] = true
+		}
+	}
+	// Each of the pool's conns slots opens one connection on its first
+	// request; more than that means the service closed some.
+	pool := map[uint32]bool{}
+	for _, r := range run.Results {
+		if hard[r.Conn] {
+			continue
+		}
+		if r.Intended >= run.DuringStart && (r.ConnClose || r.Outcome.Lost()) {
+			return
+		}
+		pool[r.Conn] = true
+	}
+	if len(pool) > conns {
+		return
+	}
+	run.Warnings = append(run.Warnings, "no connection was closed, opened again or lost after --during started: "+
+		"nothing on the target changed while it was measured (did --during roll the replicas behind --target?)")
+}
+
+// ErrTarget wraps a bad --target.
+var ErrTarget = errors.New("drain: bad target")
+
+// Target is a checked target URL.
+type Target struct {
+	Addr       string // host:port to dial
+	ServerName string // the URL's host name (TLS)
+	TLS        bool   // https
+	Path       string // path and query, "/" at least
+}
+
+// ParseTarget checks an http:// or https:// URL.
+func ParseTarget(raw string) (Target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Target{}, fmt.Errorf("%w %q: %v", ErrTarget, raw, err)
+	}
+	var t Target
+	port := u.Port()
+	switch u.Scheme {
+	case "http":
+		if port == "" {
+			port = "80"
+		}
+	case "https":
+		t.TLS = true
+		if port == "" {
+			port = "443"
+		}
+	default:
+		return Target{}, fmt.Errorf("%w %q: use an http:// or https:// URL", ErrTarget, raw)
+	}
+	if u.Hostname() == "" {
+		return Target{}, fmt.Errorf("%w %q: no host", ErrTarget, raw)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return Target{}, fmt.Errorf("%w %q: no user info or #fragment, please (use --header for credentials)", ErrTarget, raw)
+	}
+	t.Addr = net.JoinHostPort(u.Hostname(), port)
+	t.ServerName = u.Hostname()
+	t.Path = u.EscapedPath()
+	if t.Path == "" {
+		t.Path = "/"
+	}
+	if u.RawQuery != "" {
+		t.Path += "?" + u.RawQuery
+	}
+	return t, nil
+}
+
+// TargetAddr checks an http(s) URL and returns its host:port.
+func TargetAddr(raw string) (string, error) {
+	t, err := ParseTarget(raw)
+	return t.Addr, err
+}
+
+// tlsConfig is the client TLS configuration for spec's https target.
+func (spec TargetSpec) tlsConfig(t Target) (*tls.Config, error) {
+	name := t.ServerName
+	if h := spec.Load.Request.Host; h != "" {
+		name = h
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			name = host
+		}
+	}
+	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: spec.Insecure}
+	if spec.CA != "" {
+		pem, err := os.ReadFile(spec.CA)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --ca: %v", ErrTarget, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: --ca %s: no PEM certificate in it", ErrTarget, spec.CA)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// Check validates spec without touching the network (besides reading
+// --ca): what ExecuteTarget would reject before any load.
+func (spec TargetSpec) Check() error {
+	_, _, err := spec.prepare()
+	return err
+}
+
+// prepare checks spec and returns the target and the load configuration.
+func (spec TargetSpec) prepare() (Target, load.Config, error) {
+	t, err := ParseTarget(spec.URL)
+	if err != nil {
+		return t, load.Config{}, err
+	}
+	cfg := spec.Load
+	if cfg.Request.Path == "" {
+		cfg.Request.Path = t.Path
+	}
+	switch {
+	case t.TLS:
+		if cfg.Request.TLS, err = spec.tlsConfig(t); err != nil {
+			return t, cfg, err
+		}
+	case spec.Insecure || spec.CA != "":
+		return t, cfg, fmt.Errorf("%w %q: --insecure and --ca need an https:// target", ErrTarget, spec.URL)
+	}
+	if spec.During != "" && spec.Rollout != nil {
+		return t, cfg, fmt.Errorf("%w: --during and a Kubernetes --rollout exclude each other", ErrTarget)
+	}
+	if cfg.Duration == 0 {
+		if spec.During == "" && spec.Rollout == nil {
+			return t, cfg, fmt.Errorf("%w: give --duration, or --during CMD (or --rollout KIND/NAME) to run until it ends", ErrTarget)
+		}
+		cfg.Duration = maxTargetRun
+	}
+	if spec.Rollout != nil {
+		if err := spec.Rollout.check(); err != nil {
+			return t, cfg, err
+		}
+	}
+	return t, cfg, cfg.Validate()
+}
+
+type fixed struct{ ep endpoint.Endpoint }
+
+func (f fixed) Pick() (endpoint.Endpoint, bool) { return f.ep, true }
+
+// maxTargetRun bounds the schedule when the load runs until During ends.
+const maxTargetRun = 10 * time.Minute
+
+// ExecuteTarget runs the load against spec.URL and, once it is steady,
+// spec.During. The hard cases are set up on the service just before During
+// starts and played out after it started (their delays count from then).
+func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
+	t, cfg, err := spec.prepare()
+	if err != nil {
+		return TargetRun{}, err
+	}
+	auto := spec.Load.Duration == 0
+	addr := t.Addr
+	ep := endpoint.Endpoint{Addr: addr, Replica: 0}
+	client, err := load.NewClient(cfg, fixed{ep})
+	if err != nil {
+		return TargetRun{}, err
+	}
+	// Nothing runs against a target that does not answer as expected: a
+	// dead or misrouted URL would otherwise "lose" every request, or pass
+	// with 404s, and --during would roll a service for nothing.
+	if err := client.Probe(ctx, ep); err != nil {
+		return TargetRun{}, err
+	}
+	var kube *kubeRun
+	if spec.Rollout != nil {
+		if kube, err = spec.Rollout.prepare(ctx, spec.Output); err != nil {
+			return TargetRun{}, err
+		}
+	}
+	t0 := time.Now()
+	run := TargetRun{Start: t0, DuringStart: -1, DuringEnd: -1}
+	loadDone := make(chan struct{})
+	var loadErr error
+	go func() {
+		defer close(loadDone)
+		run.Results, loadErr = client.Run(ctx)
+	}()
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if spec.Progress == nil {
+			return
+		}
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+				p := client.Progress()
+				phase := "load"
+				if spec.During != "" {
+					phase = "during: " + spec.During
+				} else if spec.Rollout != nil {
+					phase = "rollout: " + spec.Rollout.Ref
+				}
+				spec.Progress(fmt.Sprintf("%5.1fs  %s  sent %d  ok %d  lost %d", time.Since(t0).Seconds(), phase, p.Sent, p.OK, p.Lost))
+			}
+		}
+	}()
+	if spec.During != "" || kube != nil {
+		if sleep(ctx, spec.Warmup) {
+			if spec.ArmAfter <= 0 {
+				client.BeforeStop(0, addr)
+			}
+			run.DuringStart = time.Since(t0)
+			waited, err := spec.startDuring(ctx, kube)
+			if err != nil {
+				run.DuringErr = err
+			} else {
+				if spec.ArmAfter <= 0 {
+					client.AfterStop(0, time.Now())
+					run.DuringErr = <-waited
+				} else {
+					// The hard cases go on the wire ArmAfter into During,
+					// e.g. when a rollout's first SIGTERM comes.
+					t := time.NewTimer(spec.ArmAfter)
+					select {
+					case <-t.C:
+						client.BeforeStop(0, addr)
+						client.AfterStop(0, time.Now())
+						run.DuringErr = <-waited
+					case run.DuringErr = <-waited:
+						t.Stop()
+					}
+				}
+			}
+			run.DuringEnd = time.Since(t0)
+			if auto && sleep(ctx, spec.Settle) {
+				client.Finish()
+			}
+		}
+	}
+	<-loadDone
+	alignResults(run.Results, client, t0)
+	close(stopProgress)
+	<-progressDone
+	run.Duration = time.Since(t0)
+	if ctx.Err() == nil {
+		run.warnings(spec, cfg.NoReuse, client.Config().Conns)
+	}
+	if loadErr != nil && !errors.Is(loadErr, context.Canceled) {
+		return run, loadErr
+	}
+	return run, ctx.Err()
+}
+
+// startDuring starts During (or the Kubernetes rollout) and returns the
+// channel its end is sent on.
+func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan error, error) {
+	waited := make(chan error, 1)
+	if kube != nil {
+		go func() { waited <- kube.run(ctx) }()
+		return waited, nil
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
+	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
+	cmd.SysProcAttr = duringSysProcAttr()
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { waited <- cmd.Wait() }()
+	return waited, nil
+}
+
+// sleep waits d; false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
