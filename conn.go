@@ -49,6 +49,7 @@ type trackedConn struct {
 	goAway    int          // goAwayNone, goAwayPending or goAwaySent
 	goAwayAt  atomic.Int64 // unix nanos: our GOAWAY and PING were written
 	pingAcked atomic.Bool  // the client acknowledged our PING
+	ackedAt   atomic.Int64 // unix nanos: when the ACK was read
 	opened    atomic.Int64 // streams the client opened before the ACK
 	handled   atomic.Int64 // streams that reached the handler
 
@@ -71,10 +72,15 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 			c.h2.Store(true)
 			c.rs.preface = len(h2cPreface)
 		}
-		if c.h2.Load() && !c.srv.tls && !c.pingAcked.Load() {
+		if c.h2.Load() && !c.srv.tls {
+			// Also after the ACK: a client may have taken a stream id
+			// before it read our GOAWAY and write its HEADERS after the
+			// ACK (x/net/http2 allocates the id and writes the headers
+			// under different locks).
 			c.rs.scan(p[:n])
-			if c.rs.pingAcked {
-				c.opened.Store(int64(c.rs.opened))
+			c.opened.Store(int64(c.rs.opened))
+			if c.rs.pingAcked && !c.pingAcked.Load() {
+				c.ackedAt.Store(time.Now().UnixNano())
 				c.pingAcked.Store(true)
 				c.srv.d.poke()
 			}
@@ -154,16 +160,20 @@ func (c *trackedConn) writeGoAwayLocked() error {
 
 // goAwayDone reports whether the server's own GOAWAY can no longer refuse
 // a stream on this h2c connection: the client has acknowledged our PING
-// (so it read our GOAWAY and opens no stream after it) and every stream it
-// opened before reached the handler. A client that does not answer within
+// (so it read our GOAWAY and opens no stream after it), goAwaySettle has
+// passed since, and every stream it opened reached the handler. A client that does not answer within
 // goAwayWait is given up on.
 func (c *trackedConn) goAwayDone(now time.Time) bool {
-	if c.pingAcked.Load() && c.handled.Load() >= c.opened.Load() {
+	if c.pingAcked.Load() && now.Sub(time.Unix(0, c.ackedAt.Load())) >= goAwaySettle && c.handled.Load() >= c.opened.Load() {
 		return true
 	}
 	at := c.goAwayAt.Load()
 	return at != 0 && now.Sub(time.Unix(0, at)) >= goAwayWait
 }
+
+// goAwaySettle is how long after the ACK the drain still expects HEADERS
+// of a stream the client numbered before reading our GOAWAY.
+const goAwaySettle = 50 * time.Millisecond
 
 // goAwayWait bounds the wait for the PING's ACK: a client that has not read
 // our GOAWAY this long after it was written gets the server's GOAWAY anyway

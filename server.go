@@ -348,6 +348,9 @@ func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGro
 					if at := c.goAwayAt.Load(); at != 0 {
 						next = earliest(next, time.Unix(0, at).Add(goAwayWait))
 					}
+					if at := c.ackedAt.Load(); at != 0 {
+						next = earliest(next, time.Unix(0, at).Add(goAwaySettle))
+					}
 				}
 			}
 			continue
