@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"sync"
 )
 
 // usageError marks bad input: exit status 2.
@@ -46,6 +48,12 @@ Run 'drain <command> -h' for a command's flags.
 
 // exec runs one subcommand; main only maps its error to an exit status.
 func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Progress lines, --during's output and the replicas' logs may write to
+	// stderr at once: an *os.File takes concurrent writes, any other writer
+	// (a test's buffer) gets a lock.
+	if _, ok := stderr.(*os.File); !ok {
+		stderr = &lockedWriter{w: stderr}
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, rootUsage)
 		return usagef("no command given")
@@ -74,4 +82,16 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return nil
 	}
 	return err
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
