@@ -32,17 +32,19 @@ func ExampleSummarize() {
 	// sent  ok  lost  connections  reconnects
 	// 3     2   1     1            0
 	//
-	// outcome  count
-	// ok       2
-	// refused  0
-	// reset    1
-	// eof      0
-	// timeout  0
-	// 503      0
-	// 5xx      0
-	// 4xx      0
-	// status   0
-	// other    0
+	// outcome         count
+	// ok              2
+	// refused         0
+	// reset           1
+	// eof             0
+	// timeout         0
+	// 503             0
+	// 5xx             0
+	// 4xx             0
+	// status          0
+	// goaway          0
+	// refused_stream  0
+	// other           0
 	//
 	// hard case                 survived
 	// idle after SIGTERM        1/1
