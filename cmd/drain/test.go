@@ -117,6 +117,7 @@ type testFlags struct {
 	quiet        int
 	quietAfter   time.Duration
 	quietLatency time.Duration
+	protocol     string
 }
 
 func (f *testFlags) register(fs interface {
@@ -153,6 +154,7 @@ func (f *testFlags) register(fs interface {
 	fs.IntVar(&f.slowBody, "slow-body", load.DefaultSlowBody, "per restart: POSTs whose body trickles in across SIGTERM (-1: none)")
 	fs.StringVar(&f.client, "client", load.ClientRaw, "raw (never retries) or go (net/http's Transport, which retries idempotent requests silently)")
 	fs.DurationVar(&f.timeout, "timeout", load.DefaultRequestTimeout, "per-request timeout, from its intended send time")
+	fs.StringVar(&f.protocol, "protocol", load.ProtocolH1, "the steady load's protocol: h1 (HTTP/1.1), h2c (HTTP/2 in clear text, prior knowledge) or h2 (HTTP/2 over TLS: an https --target); HTTP/2 requests are streams over 4 connections, never retried (goaway and refused_stream are their own outcomes); hard cases and quiet connections stay HTTP/1.1")
 	fs.IntVar(&f.quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
 	fs.DurationVar(&f.quietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
 	fs.DurationVar(&f.quietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
@@ -178,6 +180,10 @@ func (f *testFlags) validate() error {
 		return usagef("--rate %v: need a positive number of requests per second", f.rate)
 	case f.duration < 0:
 		return usagef("--duration %v: need a positive duration, or 0 for automatic", f.duration)
+	case f.protocol != load.ProtocolH1 && f.protocol != load.ProtocolH2C && f.protocol != load.ProtocolH2:
+		return usagef("--protocol %q: use h1, h2c or h2", f.protocol)
+	case f.protocol != load.ProtocolH1 && f.client == load.ClientGo:
+		return usagef("--protocol %s: HTTP/2 is the raw client's; --client=go speaks HTTP/1.1 here", f.protocol)
 	case f.quiet < -1 || f.quietAfter <= 0 || f.quietLatency < 0:
 		return usagef("--quiet %d --quiet-after %v: need a count >= -1 and a positive gap", f.quiet, f.quietAfter)
 	case f.postRatio < 0 || f.postRatio > 1:
@@ -255,6 +261,7 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 			HalfSent:       f.halfSent,
 			SlowBody:       f.slowBody,
 			Request:        load.Request{Expect: f.expectSet},
+			Protocol:       f.protocol,
 			Quiet:          max(f.quiet, 0),
 			QuietAfter:     f.quietAfter,
 			QuietLatency:   cmp.Or(f.quietLatency, -1), // 0 is none here, the default in load
