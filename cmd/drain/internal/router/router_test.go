@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -69,7 +68,7 @@ func TestRouterFollowsEndpoints(t *testing.T) {
 				}
 				defer resp.Body.Close()
 				body, _ := io.ReadAll(resp.Body)
-				return fmt.Sprintf("%s", body)
+				return string(body)
 			}
 			if got := get(); got != "a" {
 				t.Fatalf("before the change: %q, want a", got)
