@@ -93,7 +93,13 @@ func Diagnose(s Summary) []Finding {
 			}
 			continue
 		}
-		switch ph := phaseAt(r, p.Intended); {
+		ph := phaseAt(r, p.Intended)
+		// Sent before SIGTERM but still running when it came: it failed
+		// during the drain, not before it.
+		if ph == beforeSIGTERM && r.SIGTERM != Never && p.Intended+p.Latency >= r.SIGTERM {
+			ph = inPropagation
+		}
+		switch {
 		case r.Killed && ph != beforeSIGTERM && p.Outcome != load.Refused:
 			add("killed", p)
 		case p.Outcome == load.Refused && ph == inPropagation:

@@ -50,6 +50,8 @@ func TestDiagnose(t *testing.T) {
 			[]string{"closed-under-request"}, []int{2}, []string{"2 failed with 1 reset, 1 eof on connections the server closed under them after SIGTERM (r0)"}},
 		{"killed", sum(req(3900*ms, load.Reset, 2), req(3950*ms, load.Timeout, 2)),
 			[]string{"killed"}, []int{2}, []string{"SIGKILLed after the grace period (r2)"}},
+		{"in flight across SIGTERM counts as after it", sum(req(900*ms, load.EOF, 0), Point{Intended: 800 * ms, Latency: 300 * ms, Outcome: load.Reset, Replica: 0}),
+			[]string{"closed-under-request", "before-sigterm"}, []int{1, 1}, []string{"1 failed with 1 reset", "1 lost (1 eof) before"}},
 		{"503 while draining", sum(req(1020*ms, load.Status503, 0)),
 			[]string{"503-while-draining"}, []int{1}, []string{"1 answered 503 after SIGTERM (r0)"}},
 		{"no endpoint", sum(req(5100*ms, load.Refused, -1)),
