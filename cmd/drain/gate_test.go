@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -80,7 +82,7 @@ func TestGateUsage(t *testing.T) {
 		{"replicas: huge rate", append([]string{"--rate", "1e9"}, cmd...), "--rate 1e+09"},
 		{"replicas: html unwritable", append([]string{"--html", filepath.Join(dir, "no", "x.html")}, cmd...), "--html: open"},
 		{"replicas: html --", append([]string{"--html", "--"}, cmd[1:]...), `--html "--": looks like a flag`},
-		{"replicas: duration too short", append([]string{"--duration", "2s"}, cmd...), "--duration 2s ends before the rollout's last restart could be measured (at least 3s: --warmup 1s + 2 restarts x (--ready-delay 0s + --prestop 0s + --settle 1s))"},
+		{"replicas: duration too short", append([]string{"--duration", "2s"}, cmd...), "--duration 2s ends before the rollout's last restart could be measured (at least 9s: --warmup 7s + 2 restarts x (--ready-delay 0s + --prestop 0s + --settle 1s))"},
 		{"replicas: insecure", append([]string{"--insecure"}, cmd...), "--insecure and --ca need an https --target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,5 +301,47 @@ func TestInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "drain: interrupted at") {
 		t.Errorf("stderr lacks the interruption:\n%s", stderr.String())
+	}
+}
+
+// TestHelloProtocols: drain hello serves h2c with prior knowledge, and
+// with --tls HTTPS (h2 by ALPN) with a self-signed certificate that
+// --tls-cert writes out for drain test --ca.
+func TestHelloProtocols(t *testing.T) {
+	url, _ := startHello(t, "--shutdown", "stdlib")
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	resp, err := (&http.Client{Transport: &http.Transport{Protocols: &h2c}}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+		t.Errorf("h2c: %s %d, want HTTP/2.0 200", resp.Proto, resp.StatusCode)
+	}
+
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	url, _ = startHello(t, "--shutdown", "drain", "--tls", "--tls-cert", cert)
+	if !strings.HasPrefix(url, "https://127.0.0.1:") {
+		t.Fatalf("url %q", url)
+	}
+	out, stderr, code := run(t, "test", "--json", "--target", url, "--ca", cert, "--duration", "300ms", "--rate", "100")
+	var s summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if code != 0 || s.Sent < 30 || s.Lost != 0 {
+		t.Errorf("https with --ca: exit %d sent %d lost %d\n%s", code, s.Sent, s.Lost, stderr)
+	}
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(cert)
+	pool.AppendCertsFromPEM(b)
+	resp, err = (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Errorf("TLS: %s, want HTTP/2.0 by ALPN", resp.Proto)
 	}
 }

@@ -221,7 +221,7 @@ func TestKernelCrashCleansUp(t *testing.T) {
 	if err != nil {
 		t.Skip("timeout(1) not found")
 	}
-	out, stderr, code := run(t, "test", "--json", "--network=kernel", "--rate", "200", "--warmup", "1s", "--settle", "200ms",
+	out, stderr, code := run(t, "test", "--json", "--quiet", "-1", "--network=kernel", "--rate", "200", "--warmup", "1s", "--settle", "200ms",
 		"--", timeout, "-s", "KILL", "0.8", drainBin, "hello", "--shutdown", "drain")
 	var s struct {
 		Lost     int            `json:"lost"`
@@ -265,7 +265,7 @@ func TestKernelLatencySweep(t *testing.T) {
 	needKernelPath(t)
 	selfExe = func() (string, error) { return drainBin, nil }
 	chart := filepath.Join(t.TempDir(), "sweep.svg")
-	out, stderr, code := run(t, "compare", "--json", "--network=kernel", "--latency-sweep", "0,5ms", "--sweep-chart", chart,
+	out, stderr, code := run(t, "compare", "--json", "--quiet", "-1", "--network=kernel", "--latency-sweep", "0,5ms", "--sweep-chart", chart,
 		"--modes", "drain,immediate", "--pod-env=false", "--prestop", "500ms", "--propagation", "300ms", "--sync-period", "0", "--rate", "300", "--warmup", "500ms", "--settle", "300ms")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)

@@ -56,6 +56,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"test", "--ready-delay", "-1s", "--", "x"}, 2, "--ready-delay -1s: need a duration >= 0"},
 		{[]string{"test", "--rollout", "delete-all", "--network", "kernel", "--", "x"}, 2, "--rollout=delete-all needs --network=model"},
 		{[]string{"compare", "--rollout", "all", "--", "x"}, 2, `--rollout "all": use rolling or delete-all`},
+		{[]string{"test", "--router", "envoy", "--", "x"}, 2, `--router "envoy": use one of nginx, haproxy, caddy`},
+		{[]string{"compare", "--router", "traefik", "--", "x"}, 2, `--router "traefik": use one of nginx, haproxy, caddy`},
+		{[]string{"test", "--router", "nginx", "--network", "kernel", "--", "x"}, 2, "--router needs --network=model"},
+		{[]string{"test", "--router", "nginx", "--target", "http://127.0.0.1:1/"}, 2, "--router needs replicas started by drain test"},
 		{[]string{"compare", "--allow-lost", "-2"}, 2, "--allow-lost -2: need a number of requests >= 0, or -1 for no limit"},
 		{[]string{"test", "--", "/nonexistent/server"}, 2, "/nonexistent/server"},
 		{[]string{"hello", "--shutdown", "sometimes"}, 2, `unknown shutdown mode "sometimes"`},
@@ -89,6 +93,9 @@ type summary struct {
 		ExitCode     *int     `json:"exit_code"`
 		Killed       bool     `json:"killed"`
 	} `json:"replicas"`
+	Latency struct {
+		P99 float64 `json:"p99"`
+	} `json:"latency_seconds"`
 	Kinds map[string]struct {
 		Sent     int `json:"sent"`
 		Survived int `json:"survived"`
@@ -101,7 +108,10 @@ type summary struct {
 
 func testMode(t *testing.T, mode string, extra ...string) (summary, int) {
 	t.Helper()
-	args := append([]string{"test", "--json", "--rate", "400", "--conns", "16", "--warmup", "500ms", "--settle", "300ms"}, extra...)
+	// --quiet -1: these tests measure the rollout; the quiet connections'
+	// steady-state losses (the library's 5 s keep-alive default, issue 17)
+	// are not what they assert.
+	args := append([]string{"test", "--json", "--quiet", "-1", "--rate", "400", "--conns", "16", "--warmup", "500ms", "--settle", "300ms"}, extra...)
 	args = append(args, "--", drainBin, "hello", "--shutdown", mode, "--delay", "0.05")
 	out, stderr, code := run(t, args...)
 	return parseSummary(t, out, stderr, code), code
@@ -208,7 +218,7 @@ func needPeer(t *testing.T, name string) {
 func TestCompareDefaultAndExpressTerminus(t *testing.T) {
 	needPeer(t, "express-terminus")
 	selfExe = func() (string, error) { return drainBin, nil }
-	out, stderr, code := run(t, "compare", "--json", "--rate", "300", "--warmup", "500ms", "--settle", "300ms",
+	out, stderr, code := run(t, "compare", "--json", "--quiet", "-1", "--rate", "300", "--warmup", "500ms", "--settle", "300ms",
 		"--peers", "express-terminus", "--peers-dir", "../../peers")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)

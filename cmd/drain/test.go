@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 	"github.com/drainhttp/drain/cmd/drain/internal/report"
 	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
+	"github.com/drainhttp/drain/cmd/drain/internal/router"
 	"github.com/drainhttp/drain/cmd/drain/internal/scenario"
 )
 
@@ -74,6 +76,11 @@ Ctrl-C. See docs/netpath.md.
 Flags:
 `
 
+// DefaultSteady is drain test's steady phase before the first SIGTERM
+// (--warmup): long enough for every quiet connection (gaps up to 5.5 s,
+// started within 320 ms) to send again after a 5 s keep-alive timeout.
+const DefaultSteady = 7 * time.Second
+
 // testFlags are the flags drain test and drain compare share.
 type testFlags struct {
 	replicas    int
@@ -92,6 +99,7 @@ type testFlags struct {
 	network     string
 	latency     time.Duration
 	jitter      time.Duration
+	router      string
 
 	rate      float64
 	duration  time.Duration
@@ -105,6 +113,10 @@ type testFlags struct {
 	timeout   time.Duration
 	expect    string
 	expectSet load.StatusSet
+
+	quiet        int
+	quietAfter   time.Duration
+	quietLatency time.Duration
 }
 
 func (f *testFlags) register(fs interface {
@@ -124,12 +136,13 @@ func (f *testFlags) register(fs interface {
 	fs.DurationVar(&f.syncPeriod, "sync-period", rollout.DefaultSyncPeriod, "apply endpoint changes in syncs at least this far apart, like kube-proxy's minSyncPeriod (0: each on its own)")
 	fs.DurationVar(&f.teardown, "teardown", rollout.DefaultTeardown, "an exited replica's address drops new connections (they time out) this long after its exit (0: never, they are refused)")
 	fs.DurationVar(&f.grace, "grace", rollout.DefaultGrace, "SIGKILL this long after SIGTERM (terminationGracePeriodSeconds)")
-	fs.DurationVar(&f.warmup, "warmup", rollout.DefaultWarmup, "load before the first restart")
+	fs.DurationVar(&f.warmup, "warmup", DefaultSteady, "the steady phase: load before the first restart, long enough for the quiet connections to cross a 5 s keep-alive timeout; its losses are the report's \"steady\" line")
 	fs.DurationVar(&f.settle, "settle", rollout.DefaultSettle, "load after each restart before the next")
 	fs.BoolVar(&f.podEnv, "pod-env", true, "set KUBERNETES_SERVICE_HOST for the replicas, as in a pod")
 	fs.StringVar(&f.network, "network", scenario.NetworkModel, "model (the client picks an endpoint) or kernel (a namespace, an nftables Service and conntrack; needs root)")
 	fs.DurationVar(&f.latency, "latency", 0, "one-way delay between client and replicas (needs --network=kernel)")
 	fs.DurationVar(&f.jitter, "jitter", 0, "vary --latency uniformly by up to this much, without reordering (needs --network=kernel)")
+	fs.StringVar(&f.router, "router", "", "put a real L7 router between the client and the replicas: nginx, haproxy or caddy, as its ingress controller runs it, following the endpoints with its lag (docs/routers.md; install with routers/NAME/install)")
 	fs.Float64Var(&f.rate, "rate", 500, "requests per second (open loop)")
 	fs.DurationVar(&f.duration, "duration", 0, "how long to send (0: until every replaced replica has exited, plus --settle)")
 	fs.IntVar(&f.conns, "conns", load.DefaultConns, "persistent connections carrying the steady load")
@@ -140,6 +153,9 @@ func (f *testFlags) register(fs interface {
 	fs.IntVar(&f.slowBody, "slow-body", load.DefaultSlowBody, "per restart: POSTs whose body trickles in across SIGTERM (-1: none)")
 	fs.StringVar(&f.client, "client", load.ClientRaw, "raw (never retries) or go (net/http's Transport, which retries idempotent requests silently)")
 	fs.DurationVar(&f.timeout, "timeout", load.DefaultRequestTimeout, "per-request timeout, from its intended send time")
+	fs.IntVar(&f.quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
+	fs.DurationVar(&f.quietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
+	fs.DurationVar(&f.quietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
 	fs.StringVar(&f.expect, "expect", "2xx", "statuses that count as ok: statuses, ranges and classes, comma-separated (e.g. 2xx,301); any other response is lost, by class")
 }
 
@@ -162,6 +178,8 @@ func (f *testFlags) validate() error {
 		return usagef("--rate %v: need a positive number of requests per second", f.rate)
 	case f.duration < 0:
 		return usagef("--duration %v: need a positive duration, or 0 for automatic", f.duration)
+	case f.quiet < -1 || f.quietAfter <= 0 || f.quietLatency < 0:
+		return usagef("--quiet %d --quiet-after %v: need a count >= -1 and a positive gap", f.quiet, f.quietAfter)
 	case f.postRatio < 0 || f.postRatio > 1:
 		return usagef("--post-ratio %v: need a number between 0 and 1", f.postRatio)
 	case f.timeout < 0:
@@ -180,6 +198,10 @@ func (f *testFlags) validate() error {
 		return usagef("--latency %v --jitter %v: need durations >= 0", f.latency, f.jitter)
 	case (f.latency > 0 || f.jitter > 0) && f.network != scenario.NetworkKernel:
 		return usagef("--latency and --jitter need --network=kernel (the delay comes from a relay in the kernel path)")
+	case f.router != "" && !slices.Contains(router.Names(), f.router):
+		return usagef("--router %q: use one of %s", f.router, strings.Join(router.Names(), ", "))
+	case f.router != "" && f.network == scenario.NetworkKernel:
+		return usagef("--router needs --network=%s: the router runs on this host's loopback", scenario.NetworkModel)
 	}
 	return nil
 }
@@ -219,6 +241,7 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 		Network: f.network,
 		Latency: f.latency,
 		Jitter:  f.jitter,
+		Router:  f.router,
 		Plan:    plan,
 		Load: load.Config{
 			Rate:           f.rate,
@@ -232,6 +255,9 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 			HalfSent:       f.halfSent,
 			SlowBody:       f.slowBody,
 			Request:        load.Request{Expect: f.expectSet},
+			Quiet:          max(f.quiet, 0),
+			QuietAfter:     f.quietAfter,
+			QuietLatency:   cmp.Or(f.quietLatency, -1), // 0 is none here, the default in load
 		},
 	}
 }
@@ -299,6 +325,9 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		}
 		if f.network != "" && f.network != scenario.NetworkModel {
 			return usagef("--network=%s needs replicas started by drain test, not --target", f.network)
+		}
+		if f.router != "" {
+			return usagef("--router needs replicas started by drain test, not --target (the router follows their endpoints)")
 		}
 		cfg := f.spec(nil).Load
 		cfg.IdleAfter = *idleAfter
@@ -402,6 +431,9 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, fs *flag.FlagSet, 
 		srun.Interrupted, srun.InterruptedAt = true, run.Duration
 	}
 	sum := summarize("drain test", fs, srun)
+	if run.DuringStart >= 0 {
+		sum.SetSteady(run.DuringStart, run.Results) // before --during: the steady state
+	}
 	if werr := out.write(sum, run.Results, spec.URL); werr != nil {
 		return werr
 	}

@@ -44,6 +44,9 @@ func TestOneWayDataFlow(t *testing.T) {
 		"endpoint": {"load", "rollout", "netpath", "scenario", "report"},
 		"rollout":  {"load", "netpath", "scenario", "report"},
 		"netpath":  {"load", "rollout", "scenario", "report"},
+		// A router follows the rollout's events; it knows nothing of the
+		// load client that dials it.
+		"router": {"load", "netpath", "scenario", "report", "hello", "proxy"},
 		// The load client knows nothing of processes or of the report.
 		"load": {"rollout", "netpath", "scenario", "report", "hello", "proxy"},
 		// The report reads []Result and []Event and nothing that runs.

@@ -299,7 +299,9 @@ func TestClassification(t *testing.T) {
 			})
 		}, 0, EOF, 0, ""},
 		{"503", respond("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), 0, Status503, 503, ""},
-		{"502", respond("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"), 0, Status5xx, 502, ""},
+		{"502", respond("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"), 0, Status502, 502, ""},
+		{"504", respond("HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n"), 0, Status504, 504, ""},
+		{"500", respond("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"), 0, Status5xx, 500, ""},
 		{"404 is lost", respond("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), 0, Status4xx, 404, ""},
 		{"401 is lost", respond("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"), 0, Status4xx, 401, ""},
 		{"302 is lost", respond("HTTP/1.1 302 Found\r\nLocation: /login\r\nContent-Length: 0\r\n\r\n"), 0, StatusOther, 302, ""},
@@ -468,7 +470,8 @@ func TestConfig(t *testing.T) {
 	}
 	want := Config{Rate: 1, Duration: time.Second, Conns: DefaultConns, RequestTimeout: DefaultRequestTimeout,
 		Client: ClientRaw, Idle: DefaultIdle, HalfSent: 0, SlowBody: DefaultSlowBody,
-		HalfSentAfter: DefaultHalfSentAfter, IdleAfter: DefaultIdleAfter, SlowBodyFor: DefaultSlowBodyFor}
+		HalfSentAfter: DefaultHalfSentAfter, IdleAfter: DefaultIdleAfter, SlowBodyFor: DefaultSlowBodyFor,
+		QuietAfter: DefaultQuietAfter, QuietSpread: DefaultQuietSpread, QuietLatency: DefaultQuietLatency}
 	if got := c.Config(); !reflect.DeepEqual(got, want) { // Dial is a func: not comparable with !=
 		t.Errorf("defaults: got %+v\nwant %+v", got, want)
 	}

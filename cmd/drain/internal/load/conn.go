@@ -105,6 +105,10 @@ func statusOutcome(status int, expect StatusSet) Outcome {
 		return OK
 	case status == 503:
 		return Status503
+	case status == 502:
+		return Status502
+	case status == 504:
+		return Status504
 	case status >= 500:
 		return Status5xx
 	case status >= 400:

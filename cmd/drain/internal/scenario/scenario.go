@@ -15,6 +15,7 @@ import (
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
+	"github.com/drainhttp/drain/cmd/drain/internal/router"
 )
 
 // Networks for [Spec.Network].
@@ -43,6 +44,12 @@ type Spec struct {
 	// NetworkKernel (a relay in the kernel path provides them); 0 means
 	// none, negative is an error.
 	Latency, Jitter time.Duration
+
+	// Router, if set, is the name of a real L7 router (router.Names) put
+	// between the client and the replicas: the client dials it, and it
+	// follows the endpoint changes as its ingress controller does. It
+	// needs NetworkModel.
+	Router string
 
 	// Progress, if set, is called about every 200 ms with a one-line status.
 	Progress func(line string)
@@ -168,6 +175,14 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 		target = kp.path.Service()
 	}
 
+	var rt *router.Router
+	if spec.Router != "" {
+		if rt, err = newRouter(spec, &plan); err != nil {
+			return Run{}, err
+		}
+		defer func() { err = errors.Join(err, rt.Close()) }()
+	}
+
 	t0 := time.Now()
 	r := rollout.New(plan, t0)
 	defer r.Stop()
@@ -176,6 +191,12 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 			return Run{}, fmt.Errorf("%w: %w", ErrSetup, kp.failed())
 		}
 		return Run{}, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	if rt != nil {
+		if err := rt.Start(ctx); err != nil {
+			return Run{}, fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+		target = rt
 	}
 	auto := cfg.Duration == 0
 	if auto {
@@ -191,6 +212,9 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	var hooks rollout.Hooks = client
 	if kp != nil {
 		hooks = kp.hooks(client)
+	}
+	if rt != nil {
+		hooks = routerHooks{client, rt.Addr()}
 	}
 
 	var wg sync.WaitGroup
