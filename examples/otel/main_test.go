@@ -59,5 +59,5 @@ func label(s attribute.Set) string {
 		return ""
 	}
 	kv, _ := s.Get(0)
-	return "{" + string(kv.Key) + "=" + kv.Value.Emit() + "}"
+	return "{" + string(kv.Key) + "=" + kv.Value.String() + "}"
 }
