@@ -142,7 +142,7 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 
 	deadline := start.Add(d.opts.Deadline)
 	forceAt := deadline.Add(d.opts.ForceAfter)
-	var shutdowns sync.WaitGroup
+	var shutdowns, goAways sync.WaitGroup
 	shutCtx, cancelShut := context.WithCancel(context.Background())
 	defer cancelShut()
 	hitDeadline := false
@@ -152,10 +152,11 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 		now := time.Now()
 		pending := 0
 		for _, s := range servers {
-			n, onlyH2 := s.sweep(now, closingAt, deadline)
+			n, onlyH2 := s.sweep(now, closingAt, deadline, &goAways)
 			pending += n
 			if onlyH2 && !s.shutdownStarted {
-				// Only HTTP/2 connections are left: Shutdown sends them
+				// Only HTTP/2 connections are left, and every h2c one has
+				// read our first GOAWAY: Shutdown sends them the final
 				// GOAWAY without touching HTTP/1 connections.
 				s.shutdownStarted = true
 				shutdowns.Go(func() { _ = s.hs.Shutdown(shutCtx) })
@@ -208,6 +209,7 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 		_ = s.hs.Close()
 	}
 	shutdowns.Wait()
+	goAways.Wait()
 	d.lingerMu.Lock()
 	d.lingerEnd = true
 	d.lingerMu.Unlock()

@@ -36,7 +36,8 @@ func main() {
 // run serves on ln until d's drain ends (a signal, d.Stop or ctx).
 func run(ctx context.Context, ln net.Listener, d *drain.Drainer) error {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	// Any method: drain test sends GET and POST (with a body) to /.
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello\n")
 	})
 	mux.HandleFunc("GET /slow", slow)
