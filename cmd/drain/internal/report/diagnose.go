@@ -86,14 +86,25 @@ func Diagnose(s Summary) []Finding {
 		}
 		r, known := reps[p.Replica]
 		if p.Replica < 0 || !known {
-			if inSpans(s.NoEndpoint, p.Intended) {
+			switch {
+			case inSpans(s.NoEndpoint, p.Intended):
 				add("no-endpoint", p)
-			} else {
+			case p.Outcome == load.Status502 || p.Outcome == load.Status504:
+				add("router-upstream", p)
+			case p.Outcome == load.GoAway || p.Outcome == load.RefusedStream:
+				add("h2-refused", p)
+			default:
 				add("other", p)
 			}
 			continue
 		}
-		switch ph := phaseAt(r, p.Intended); {
+		ph := phaseAt(r, p.Intended)
+		// Sent before SIGTERM but still running when it came: it failed
+		// during the drain, not before it.
+		if ph == beforeSIGTERM && r.SIGTERM != Never && p.Intended+p.Latency >= r.SIGTERM {
+			ph = inPropagation
+		}
+		switch {
 		case r.Killed && ph != beforeSIGTERM && p.Outcome != load.Refused:
 			add("killed", p)
 		case p.Outcome == load.Refused && ph == inPropagation:
@@ -158,6 +169,18 @@ func Diagnose(s Summary) []Finding {
 		return fmt.Sprintf("%d lost (%s) while the Service had no endpoint: every replica was terminating or not yet "+
 			"ready. Keep a ready replica during the rollout (maxUnavailable 0, a rolling update) or let terminating "+
 			"replicas serve until replacements are ready.", g.n, outcomeList(g.outcomes))
+	})
+	emit("router-upstream", func(g *group) string {
+		return fmt.Sprintf("%d answered by the router itself (%s): it could not get a response from a replica "+
+			"(502: the connection was refused, reset or closed under the request; 504: it timed out), typically a "+
+			"replica that stopped accepting or closed a pooled keep-alive connection before the router's endpoint "+
+			"update. A lame duck longer than the router's update delay, and a keep-alive timeout longer than the "+
+			"router's upstream idle timeout, remove both causes (docs/platforms.md).", g.n, outcomeList(g.outcomes))
+	})
+	emit("h2-refused", func(g *group) string {
+		return fmt.Sprintf("%d HTTP/2 streams left unprocessed (%s): the server sent GOAWAY or REFUSED_STREAM. "+
+			"Both promise the request was not processed, so a client may retry it on a new connection; a server "+
+			"draining well sends GOAWAY with the last stream it will serve and finishes those.", g.n, outcomeList(g.outcomes))
 	})
 	emit("before-sigterm", func(g *group) string {
 		return fmt.Sprintf("%d lost (%s) before their replica got SIGTERM (%s): not a shutdown problem (start-up, "+

@@ -30,6 +30,7 @@ var bandColors = []struct{ Color, Label string }{
 	{"#fdae61", "SIGTERM sent, endpoint still routed"},
 	{"#fee08b", "endpoint removed, draining"},
 	{"#d7191c", "killed (SIGKILL)"},
+	{"#7b3294", "exited, endpoint still routed"},
 }
 
 // RunEnd is the last moment a request timeline of s must show: the last
@@ -167,6 +168,10 @@ func requestsSVG(s Summary, xmax time.Duration) string {
 		seg(r.Ready, cut(r.SIGTERM), bandColors[0].Color, bandColors[0].Label)
 		seg(r.SIGTERM, cut(r.EndpointRemoved), bandColors[1].Color, bandColors[1].Label)
 		seg(r.EndpointRemoved, end, bandColors[2].Color, bandColors[2].Label)
+		if end != Never && r.EndpointRemoved != Never && end < r.EndpointRemoved {
+			// Exited while still routed: what loses requests most often.
+			seg(end, r.EndpointRemoved, bandColors[4].Color, bandColors[4].Label)
+		}
 		if end != Never {
 			color := "#222"
 			if r.Killed {
