@@ -351,12 +351,12 @@ func TestHelloProtocols(t *testing.T) {
 }
 
 // TestH2cRollout: the steady load as HTTP/2 streams (h2c) through a
-// rolling restart of drain hello: the drain mode loses nothing but streams
-// its GOAWAY left unprocessed (the library's known HTTP/2 lame-duck issue:
-// it sends the final GOAWAY while clients still open streams; a client
-// that retries such streams, as RFC 9113 allows, loses nothing; tighten to
-// 0 once the library's fix is on main), the background's Go example
-// (http.Server.Shutdown) loses requests of other classes too.
+// rolling restart of drain hello: the drain mode loses nothing but, rarely,
+// a stream its final GOAWAY left unprocessed (before the library's h2c
+// fix, 0bc58a2/e14be18, 6-17 such streams here; after it 0, and 1 of 2883
+// in one run on a machine busy with other suites: a stream whose HEADERS
+// came later than the library's two-step margin), while the background's
+// Go example (http.Server.Shutdown) loses requests of other classes.
 func TestH2cRollout(t *testing.T) {
 	for _, tc := range []struct {
 		mode     string
@@ -369,8 +369,8 @@ func TestH2cRollout(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", tc.mode, err, stderr)
 		}
 		other := s.Lost - s.Outcomes["goaway"]
-		if s.Sent < 500 || (other > 0) != tc.wantLost || (code == 1) != (s.Lost > 0) {
-			t.Errorf("--shutdown=%s over h2c: exit %d, sent %d lost %d %v; want lost (besides goaway): %v", tc.mode, code, s.Sent, s.Lost, s.Outcomes, tc.wantLost)
+		if s.Sent < 500 || (other > 0) != tc.wantLost || (code == 1) != (s.Lost > 0) || (!tc.wantLost && s.Outcomes["goaway"] > 2) {
+			t.Errorf("--shutdown=%s over h2c: exit %d, sent %d lost %d %v; want lost (besides at most 2 goaway): %v", tc.mode, code, s.Sent, s.Lost, s.Outcomes, tc.wantLost)
 		}
 		t.Logf("--shutdown=%s over h2c: sent %d lost %d %v", tc.mode, s.Sent, s.Lost, s.Outcomes)
 		if _, ok := s.Outcomes["goaway"]; !ok {
