@@ -54,11 +54,13 @@ type trackedConn struct {
 	handled   atomic.Int64 // streams that reached the handler
 
 	// guarded by srv.mu
-	reason        int  // why it was closed, once closing
-	closing       bool // we decided to close it
-	finWait       bool // net/http half-closed it after "Connection: close"
-	goAwayStarted bool // h2c: startGoAway was called
-	peerFin       bool // and the client has closed its side since
+	reason        int       // why it was closed, once closing
+	closing       bool      // we decided to close it
+	finWait       bool      // net/http half-closed it after "Connection: close"
+	goAwayStarted bool      // h2c: startGoAway was called
+	quietAt       time.Time // first seen quiet (see quiet)
+	quietBytes    uint64    // bytes read then
+	peerFin       bool      // and the client has closed its side since
 }
 
 var h2cPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
@@ -161,25 +163,20 @@ func (c *trackedConn) writeGoAwayLocked() error {
 // goAwayDone reports whether the server's own GOAWAY can no longer refuse
 // a stream on this h2c connection: the client has acknowledged our PING
 // (so it read our GOAWAY and opens no stream after it), goAwaySettle has
-// passed since, and every stream it opened reached the handler. A client that does not answer within
-// goAwayWait is given up on.
-func (c *trackedConn) goAwayDone(now time.Time) bool {
+// passed since, and every stream it opened reached the handler. A client
+// that never answers gets the server's GOAWAY at the drain's deadline: a
+// busy client's read loop can lag by seconds (seen under the race detector),
+// and a GOAWAY it has not read would refuse the streams it still opens.
+func (c *trackedConn) goAwayDone(now, deadline time.Time) bool {
 	if c.pingAcked.Load() && now.Sub(time.Unix(0, c.ackedAt.Load())) >= goAwaySettle && c.handled.Load() >= c.opened.Load() {
 		return true
 	}
-	at := c.goAwayAt.Load()
-	return at != 0 && now.Sub(time.Unix(0, at)) >= goAwayWait
+	return !now.Before(deadline)
 }
 
 // goAwaySettle is how long after the ACK the drain still expects HEADERS
 // of a stream the client numbered before reading our GOAWAY.
 const goAwaySettle = 50 * time.Millisecond
-
-// goAwayWait bounds the wait for the PING's ACK: a client that has not read
-// our GOAWAY this long after it was written gets the server's GOAWAY anyway
-// (and may lose the streams it opens meanwhile). Generous, because a busy
-// client's read loop can lag by a second (measured under the race detector).
-const goAwayWait = 5 * time.Second
 
 // SetReadDeadline keeps net/http's keep-alive idle deadline (set right after
 // a connection goes idle) in memory instead of arming a runtime timer twice
@@ -270,10 +267,23 @@ func (c *trackedConn) quiet(now time.Time) (ok bool, retry time.Time) {
 			return false, at
 		}
 	}
-	// The one system call, at most once per connection and event: bytes
-	// may wait in the kernel while net/http has not read them yet.
+	// The one system call, at most a few times per connection and event:
+	// bytes may wait in the kernel while net/http has not read them yet.
 	if !c.reading.Load() || pendingBytes(c.Conn) != 0 {
+		c.quietAt = time.Time{}
 		return false, now.Add(pollInterval)
+	}
+	// A Read may have taken the bytes from the kernel and not yet
+	// returned (reading still set, the counter not yet updated): only a
+	// connection seen quiet twice, pollInterval apart, with no byte read
+	// in between, is quiet.
+	b := c.bytes.Load()
+	if c.quietAt.IsZero() || c.quietBytes != b {
+		c.quietAt, c.quietBytes = now, b
+		return false, now.Add(pollInterval)
+	}
+	if now.Sub(c.quietAt) < pollInterval {
+		return false, c.quietAt.Add(pollInterval)
 	}
 	return true, time.Time{}
 }

@@ -246,6 +246,10 @@ func TestSlowPostBodyAcrossDrain(t *testing.T) {
 	h := start(t, Options{Idle: IdleImmediate}, hello)
 	c := dialRaw(t, h.addr)
 	c.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	// Accepted and the headers read: a connection still in the kernel's
+	// accept queue when the listener closes is reset by the kernel (no
+	// Delay here), which is not what this test is about.
+	waitState(t, h.d, http.StateActive)
 	h.d.Stop()
 	h.waitPhase(PhaseClosing)
 	time.Sleep(200 * time.Millisecond)

@@ -343,11 +343,8 @@ func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGro
 					c.goAwayStarted = true
 					toGoAway = append(toGoAway, c)
 					waiting++
-				} else if !c.goAwayDone(now) {
+				} else if !c.goAwayDone(now, deadline) {
 					waiting++
-					if at := c.goAwayAt.Load(); at != 0 {
-						next = earliest(next, time.Unix(0, at).Add(goAwayWait))
-					}
 					if at := c.ackedAt.Load(); at != 0 {
 						next = earliest(next, time.Unix(0, at).Add(goAwaySettle))
 					}
