@@ -41,11 +41,24 @@ type trackedConn struct {
 	newRead      atomic.Int64  // unix nanos of the last byte read while in StateNew
 	idleDeadline atomic.Int64  // unix nanos: net/http's idle read deadline, kept lazily (0: none)
 
+	// h2c only (see h2frame.go): the frames in each direction, and the
+	// two-step GOAWAY.
+	rs        frameScanner // client to server, owned by Read
+	wmu       sync.Mutex   // guards ws, goAway, and writes to the socket
+	ws        frameScanner // server to client
+	goAway    int          // goAwayNone, goAwayPending or goAwaySent
+	goAwayAt  atomic.Int64 // unix nanos: our GOAWAY and PING were written
+	pingAcked atomic.Bool  // the client acknowledged our PING
+	ackedAt   atomic.Int64 // unix nanos: when the ACK was read
+	opened    atomic.Int64 // streams the client opened before the ACK
+	handled   atomic.Int64 // streams that reached the handler
+
 	// guarded by srv.mu
-	reason  int  // why it was closed, once closing
-	closing bool // we decided to close it
-	finWait bool // net/http half-closed it after "Connection: close"
-	peerFin bool // and the client has closed its side since
+	reason        int  // why it was closed, once closing
+	closing       bool // we decided to close it
+	finWait       bool // net/http half-closed it after "Connection: close"
+	goAwayStarted bool // h2c: startGoAway was called
+	peerFin       bool // and the client has closed its side since
 }
 
 var h2cPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
@@ -57,6 +70,20 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		if c.bytes.Add(uint64(n)) == uint64(n) && n >= 3 && bytes.HasPrefix(h2cPreface, p[:min(n, len(h2cPreface))]) {
 			c.h2.Store(true)
+			c.rs.preface = len(h2cPreface)
+		}
+		if c.h2.Load() && !c.srv.tls {
+			// Also after the ACK: a client may have taken a stream id
+			// before it read our GOAWAY and write its HEADERS after the
+			// ACK (x/net/http2 allocates the id and writes the headers
+			// under different locks).
+			c.rs.scan(p[:n])
+			c.opened.Store(int64(c.rs.opened))
+			if c.rs.pingAcked && !c.pingAcked.Load() {
+				c.ackedAt.Store(time.Now().UnixNano())
+				c.pingAcked.Store(true)
+				c.srv.d.poke()
+			}
 		}
 		if c.srv.tls && http.ConnState(c.state.Load()) == http.StateNew {
 			c.newRead.Store(time.Now().UnixNano())
@@ -64,6 +91,95 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Write passes the server's bytes on; on an h2c connection it follows the
+// frames, to insert the first GOAWAY and the PING between two of them.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	if !c.h2.Load() || c.srv.tls {
+		return c.Conn.Write(p)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	written := 0
+	for {
+		if c.goAway == goAwayPending && c.ws.atBoundary() {
+			if err := c.writeGoAwayLocked(); err != nil {
+				return written, err
+			}
+		}
+		if c.goAway != goAwayPending {
+			c.ws.scan(p[written:])
+			n, err := c.Conn.Write(p[written:])
+			return written + n, err
+		}
+		// Mid-frame: pass the rest of the current frame first.
+		k := c.ws.next(p[written:])
+		n, err := c.Conn.Write(p[written : written+k])
+		written += n
+		if err != nil {
+			return written, err
+		}
+		if written == len(p) {
+			if c.goAway == goAwayPending && c.ws.atBoundary() {
+				// The frame is complete: no need to wait for the
+				// server's next write, which may never come.
+				err = c.writeGoAwayLocked()
+			}
+			return written, err
+		}
+	}
+}
+
+const (
+	goAwayNone = iota
+	goAwayPending
+	goAwaySent
+)
+
+// startGoAway begins the two-step GOAWAY on an h2c connection: at once if
+// the server is between frames, else at the end of the frame it is writing.
+// It may block on the socket, so the drain calls it on a goroutine.
+func (c *trackedConn) startGoAway() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.goAway != goAwayNone {
+		return
+	}
+	c.goAway = goAwayPending
+	if c.ws.atBoundary() {
+		_ = c.writeGoAwayLocked()
+	}
+}
+
+func (c *trackedConn) writeGoAwayLocked() error {
+	c.goAway = goAwaySent
+	_, err := c.Conn.Write(goAwayPing)
+	c.goAwayAt.Store(time.Now().UnixNano())
+	return err
+}
+
+// goAwayDone reports whether the server's own GOAWAY can no longer refuse
+// a stream on this h2c connection: the client has acknowledged our PING
+// (so it read our GOAWAY and opens no stream after it), goAwaySettle has
+// passed since, and every stream it opened reached the handler. A client that does not answer within
+// goAwayWait is given up on.
+func (c *trackedConn) goAwayDone(now time.Time) bool {
+	if c.pingAcked.Load() && now.Sub(time.Unix(0, c.ackedAt.Load())) >= goAwaySettle && c.handled.Load() >= c.opened.Load() {
+		return true
+	}
+	at := c.goAwayAt.Load()
+	return at != 0 && now.Sub(time.Unix(0, at)) >= goAwayWait
+}
+
+// goAwaySettle is how long after the ACK the drain still expects HEADERS
+// of a stream the client numbered before reading our GOAWAY.
+const goAwaySettle = 50 * time.Millisecond
+
+// goAwayWait bounds the wait for the PING's ACK: a client that has not read
+// our GOAWAY this long after it was written gets the server's GOAWAY anyway
+// (and may lose the streams it opens meanwhile). Generous, because a busy
+// client's read loop can lag by a second (measured under the race detector).
+const goAwayWait = 5 * time.Second
 
 // SetReadDeadline keeps net/http's keep-alive idle deadline (set right after
 // a connection goes idle) in memory instead of arming a runtime timer twice
@@ -130,24 +246,42 @@ func (c *trackedConn) Close() error {
 
 // quiet reports whether an idle connection has received nothing of a next
 // request: net/http waits in Read, no byte arrived since it became idle, and
-// the kernel holds none. Call with srv.mu held.
-func (c *trackedConn) quiet() bool {
+// the kernel holds none. When it is not quiet, retry says when to look
+// again: zero when only an event (a ConnState change, a close) can make it
+// quiet, so that connections holding part of a request (slowloris) cost
+// nothing while they wait. Call with srv.mu held.
+func (c *trackedConn) quiet(now time.Time) (ok bool, retry time.Time) {
 	st := http.ConnState(c.state.Load())
 	if st != http.StateIdle && st != http.StateNew {
-		return false
+		return false, time.Time{}
 	}
+	if c.bytes.Load() != c.idleMark.Load() {
+		// Part of a request has arrived: net/http reports it (StateActive)
+		// once complete. Except over TLS, where a new connection's
+		// handshake bytes look like a request's at the socket: one that has
+		// been silent for the keep-alive timeout since its last byte is
+		// treated as idle (a client that stalls that long in the middle of
+		// its first request's headers would hit a read timeout in steady
+		// state too).
+		if st != http.StateNew || !c.srv.tls {
+			return false, time.Time{}
+		}
+		if at := time.Unix(0, c.newRead.Load()).Add(max(c.srv.keepAlive, 0)); now.Before(at) {
+			return false, at
+		}
+	}
+	// The one system call, at most once per connection and event: bytes
+	// may wait in the kernel while net/http has not read them yet.
 	if !c.reading.Load() || pendingBytes(c.Conn) != 0 {
-		return false
+		return false, now.Add(pollInterval)
 	}
-	if c.bytes.Load() == c.idleMark.Load() {
-		return true
-	}
-	// Over TLS, a new connection's handshake bytes look like a request's at
-	// the socket. One that has been silent for the keep-alive timeout since
-	// its last byte is treated as idle: a client that stalls that long in
-	// the middle of its first request's headers would hit a read timeout
-	// in steady state too.
-	return st == http.StateNew && c.srv.tls && time.Since(time.Unix(0, c.newRead.Load())) >= max(c.srv.keepAlive, 0)
+	return true, time.Time{}
+}
+
+// quietNow is quiet at a unix-nanosecond moment, for the idle sweep.
+func (c *trackedConn) quietNow(now int64) bool {
+	ok, _ := c.quiet(time.Unix(0, now))
+	return ok
 }
 
 // listener tracks every accepted connection and can be closed by the drain

@@ -46,7 +46,8 @@
 //	         │ readiness 503 (200 in a pod) │ listeners closed            │ OnShutdown steps,
 //	         │ accepting and serving;       │ in-flight requests finish   │ reverse order
 //	         │ HTTP/1.1 responses carry     │ idle conns: closed by policy│
-//	         │ "Connection: close"          │ half-received: never cut    │
+//	         │ "Connection: close"; HTTP/2  │ half-received: never cut    │
+//	         │ served, no GOAWAY            │ h2c: two-step GOAWAY        │
 //	         │                              │ Deadline: contexts cancelled│
 //	         │                              │ +ForceAfter: all closed     │
 //

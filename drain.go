@@ -173,6 +173,7 @@ type Drainer struct {
 	lastAccept atomic.Int64  // unix nanos of the last accepted connection
 	drainStart atomic.Int64  // unix nanos
 	drainEnd   atomic.Int64
+	sweeps     atomic.Int64 // iterations of the closing loop (its cost, for tests)
 
 	lingerMu  sync.Mutex // orders linger's Add before the drain's Wait
 	lingerEnd bool       // the drain no longer waits for lingering closes

@@ -13,8 +13,8 @@ const (
 
 	// PhaseLameDuck is the propagation delay ([Options.Delay]): readiness
 	// answers 503 (200 with [ReadyThroughDelay]), the listeners still accept and every request is still
-	// served, but each HTTP/1.1 response carries "Connection: close" and each
-	// HTTP/2 response starts a graceful GOAWAY on its connection. It leads to
+	// served, but each HTTP/1.1 response carries "Connection: close";
+	// HTTP/2 connections are served as they are (no GOAWAY). It leads to
 	// PhaseClosing when the delay ends.
 	PhaseLameDuck
 
@@ -22,8 +22,10 @@ const (
 	// In-flight requests run
 	// to completion and get "Connection: close"; idle keep-alive connections
 	// are closed as [Options.Idle] says; a connection that has received any
-	// byte of a request is never closed by the idle policy. Remaining HTTP/2
-	// connections get GOAWAY once no HTTP/1 connection is left. It leads to
+	// byte of a request is never closed by the idle policy. h2c connections
+	// get the two-step GOAWAY of RFC 9113 §6.8 (GOAWAY 2^31-1, PING, then
+	// the server's own GOAWAY after the ACK); the final GOAWAY goes to
+	// HTTP/2 connections once no HTTP/1 connection is left. It leads to
 	// PhaseCleanup when no connection and no [Drainer.Hold] is left, or to
 	// PhaseCancelling at [Options.Deadline].
 	PhaseClosing

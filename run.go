@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// pollInterval is how often the closing phase looks at idle connections
-// while nothing else wakes it.
+// pollInterval is how soon the closing phase looks again at an idle
+// connection it could not close yet for a passing reason (net/http not yet
+// blocked in Read, bytes not yet read from the kernel).
 const pollInterval = 5 * time.Millisecond
 
 // run is Run after its once-only check; see Run's doc.
@@ -142,20 +143,31 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 
 	deadline := start.Add(d.opts.Deadline)
 	forceAt := deadline.Add(d.opts.ForceAfter)
-	var shutdowns sync.WaitGroup
+	var shutdowns, goAways sync.WaitGroup
 	shutCtx, cancelShut := context.WithCancel(context.Background())
 	defer cancelShut()
 	hitDeadline := false
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
+	// The loop runs on events (a connection idle or closed, a hold
+	// released, a PING acknowledged: poke) and at the moments sweep asks
+	// for, never on a fixed tick: its cost follows the events, not the
+	// number of connections times the drain's length.
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for !forced {
+		d.sweeps.Add(1)
 		now := time.Now()
 		pending := 0
+		wakeAt := forceAt
+		if !hitDeadline {
+			wakeAt = deadline
+		}
 		for _, s := range servers {
-			n, onlyH2 := s.sweep(now, closingAt, deadline)
+			n, onlyH2, next := s.sweep(now, closingAt, deadline, &goAways)
 			pending += n
+			wakeAt = earliest(wakeAt, next)
 			if onlyH2 && !s.shutdownStarted {
-				// Only HTTP/2 connections are left: Shutdown sends them
+				// Only HTTP/2 connections are left, and every h2c one has
+				// read our first GOAWAY: Shutdown sends them the final
 				// GOAWAY without touching HTTP/1 connections.
 				s.shutdownStarted = true
 				shutdowns.Go(func() { _ = s.hs.Shutdown(shutCtx) })
@@ -186,8 +198,9 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 			forced = true
 			break
 		}
+		timer.Reset(max(time.Until(wakeAt), 0))
 		select {
-		case <-ticker.C:
+		case <-timer.C:
 		case <-d.wake:
 		case <-d.force:
 			forced = true
@@ -208,6 +221,7 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 		_ = s.hs.Close()
 	}
 	shutdowns.Wait()
+	goAways.Wait()
 	d.lingerMu.Lock()
 	d.lingerEnd = true
 	d.lingerMu.Unlock()

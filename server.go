@@ -27,15 +27,28 @@ var closeHeader = []string{"close"}
 type connKey struct{}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, _ := r.Context().Value(connKey{}).(*trackedConn)
+	if r.ProtoMajor != 1 {
+		// HTTP/2: no "Connection: close", which net/http's HTTP/2 server
+		// turns into an immediate GOAWAY that refuses the streams already
+		// on the wire. The drain ends HTTP/2 connections when the
+		// listeners close (see h2frame.go).
+		if c != nil {
+			c.handled.Add(1)
+			if c.pingAcked.Load() {
+				h.d.poke() // the drain may be waiting for this stream (goAwayDone)
+			}
+		}
+		h.h.ServeHTTP(w, r)
+		return
+	}
 	if h.d.phase.Load() != int32(PhaseServing) {
-		// net/http closes the connection after this response; HTTP/2
-		// turns it into a graceful GOAWAY for the connection.
+		// net/http closes the connection after this response.
 		w.Header()["Connection"] = closeHeader
 		h.h.ServeHTTP(w, r)
 		return
 	}
-	c, _ := r.Context().Value(connKey{}).(*trackedConn)
-	if c == nil || r.ProtoMajor != 1 {
+	if c == nil {
 		h.h.ServeHTTP(w, r)
 		return
 	}
@@ -307,13 +320,16 @@ func (s *server) connState(nc net.Conn, st http.ConnState) {
 	}
 }
 
-// sweep closes the idle HTTP/1 connections the policy says to close. It
-// returns how many connections are still pending and whether all of them
-// speak HTTP/2 (or are hijacked), so Shutdown can send GOAWAY safely.
-func (s *server) sweep(now, closingAt, deadline time.Time) (pending int, onlyH2 bool) {
-	var toClose []*trackedConn
+// sweep closes the idle HTTP/1 connections the policy says to close, and
+// begins the two-step GOAWAY on h2c connections (on goroutines counted by
+// goAways). It returns how many connections are still pending and whether
+// all of them speak HTTP/2 (or are hijacked) and no h2c connection is
+// waiting for its PING's ACK, so that Shutdown's GOAWAY can refuse no stream.
+func (s *server) sweep(now, closingAt, deadline time.Time, goAways *sync.WaitGroup) (pending int, onlyH2 bool, next time.Time) {
+	var toClose, toGoAway []*trackedConn
 	h1 := 0
 	h2 := 0
+	waiting := 0
 	s.mu.Lock()
 	for c := range s.conns {
 		if c.finWait && c.peerFin {
@@ -322,6 +338,21 @@ func (s *server) sweep(now, closingAt, deadline time.Time) (pending int, onlyH2 
 		pending++
 		if c.h2.Load() {
 			h2++
+			if !s.tls {
+				if !c.goAwayStarted {
+					c.goAwayStarted = true
+					toGoAway = append(toGoAway, c)
+					waiting++
+				} else if !c.goAwayDone(now) {
+					waiting++
+					if at := c.goAwayAt.Load(); at != 0 {
+						next = earliest(next, time.Unix(0, at).Add(goAwayWait))
+					}
+					if at := c.ackedAt.Load(); at != 0 {
+						next = earliest(next, time.Unix(0, at).Add(goAwaySettle))
+					}
+				}
+			}
 			continue
 		}
 		st := http.ConnState(c.state.Load())
@@ -333,17 +364,34 @@ func (s *server) sweep(now, closingAt, deadline time.Time) (pending int, onlyH2 
 			continue
 		}
 		at := s.d.opts.Idle.closeIdleAt(time.Unix(0, c.idleSince.Load()), closingAt, deadline, s.keepAlive)
-		if !now.Before(at) && c.quiet() {
+		if now.Before(at) {
+			next = earliest(next, at)
+			continue
+		}
+		if ok, retry := c.quiet(now); ok {
 			c.closing = true
 			c.reason = closedIdle
 			toClose = append(toClose, c)
+		} else {
+			next = earliest(next, retry)
 		}
 	}
 	s.mu.Unlock()
 	for _, c := range toClose {
 		c.Conn.Close()
 	}
-	return pending, h2 > 0 && h1 == 0
+	for _, c := range toGoAway {
+		goAways.Go(c.startGoAway)
+	}
+	return pending, h2 > 0 && h1 == 0 && waiting == 0, next
+}
+
+// earliest returns the earlier of two times, a zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // closeExpired closes the idle connections whose keep-alive idle deadline
@@ -357,7 +405,7 @@ func (s *server) closeExpired(now int64) {
 		// net/http's Peek under the idle deadline; give it one more
 		// timeout before treating it like net/http would (slowloris).
 		dl := c.idleDeadline.Load()
-		if dl != 0 && dl <= now && !c.closing && (c.quiet() || dl+int64(s.idleTimeout) <= now) {
+		if dl != 0 && dl <= now && !c.closing && (c.quietNow(now) || dl+int64(s.idleTimeout) <= now) {
 			c.closing = true
 			c.reason = closedIdleTimeout
 			expired = append(expired, c)

@@ -258,3 +258,38 @@ func TestOneMoreClosesQuietConnectionAtDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestSlowlorisCostsNoPolling: a connection holding part of a request is
+// never closed by the idle policy, and waiting for it costs the closing
+// phase nothing per unit of time: it looks at connections on events and
+// at the moments they may become closable, not on a fixed tick (the old
+// 5 ms poll made 2,000 slowloris connections cost half a core).
+func TestSlowlorisCostsNoPolling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := newPipeListener()
+		d := New(Options{Deadline: 20 * time.Second, ForceAfter: 5 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
+		d.Add(&http.Server{Handler: hello}, ln)
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(context.Background()) }()
+		c, err := ln.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go io.Copy(io.Discard, c)
+		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")) // and nothing more
+		synctest.Wait()
+		d.Stop()
+		time.Sleep(19 * time.Second)
+		synctest.Wait()
+		if n := d.sweeps.Load(); n > 10 {
+			t.Errorf("closing loop ran %d times in 19 s with one slowloris connection, want a few (events only)", n)
+		}
+		if st := d.Stats(); st.Conns != 1 || st.ClosedIdle != 0 {
+			t.Errorf("half-received connection: conns %d, closed idle %d", st.Conns, st.ClosedIdle)
+		}
+		if err := <-errc; !errors.Is(err, ErrForced) {
+			t.Errorf("Run = %v, want ErrForced (the slowloris held until the force)", err)
+		}
+	})
+}

@@ -26,7 +26,7 @@ func TestDeleteAllReadiness(t *testing.T) {
 	} {
 		t.Run(tc.ready, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"test", "--json", "--allow-lost", "100000", "--rate", "300", "--conns", "8",
+			args := []string{"test", "--json", "--quiet", "-1", "--allow-lost", "100000", "--rate", "300", "--conns", "8",
 				"--warmup", "500ms", "--settle", "300ms", "--rollout", "delete-all", "--ready-delay", "2s",
 				"--", drainBin, "hello", "--shutdown", "drain", "--ready", tc.ready}
 			out, stderr, code := run(t, args...)

@@ -41,6 +41,7 @@ Commands:
   test      start replicas of a server, put load on them, roll them, count every lost request
   compare   run test against several servers and strategies, one table
   exec      run a server in any language behind a proxy that drains it without loss
+  report    render an earlier run's report again from its --results file
   version   print the versions of drain, its library and Go, and the commit it was built from
 
 Run 'drain <command> -h' for a command's flags.
@@ -70,6 +71,8 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		run = runExec
 	case "version", "--version":
 		run = runVersion
+	case "report":
+		run = runReport
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, rootUsage)
 		return nil

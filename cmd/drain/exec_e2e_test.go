@@ -10,7 +10,7 @@ import (
 // test with the same load and hard cases, it loses none.
 func TestExecExpressLosesNothing(t *testing.T) {
 	needPeer(t, "express-terminus")
-	out, stderr, code := run(t, "test", "--json", "--rate", "300", "--warmup", "500ms", "--settle", "300ms",
+	out, stderr, code := run(t, "test", "--json", "--quiet", "-1", "--rate", "300", "--warmup", "500ms", "--settle", "300ms",
 		"--", drainBin, "exec", "-q", "--listen", "127.0.0.1:{port}", "--", "../../peers/express-terminus/run")
 	var s summary
 	if err := json.Unmarshal([]byte(out), &s); err != nil {

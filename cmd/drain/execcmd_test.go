@@ -58,8 +58,15 @@ type execProc struct {
 // public port and waits until it serves or exits.
 func startExec(t *testing.T, args ...string) *execProc {
 	t.Helper()
-	all := append([]string{"exec", "--listen", "127.0.0.1:0"}, args...)
-	p := &execProc{t: t, cmd: osexec.Command(drainBin, all...), done: make(chan struct{})}
+	return startExecUnder(t, nil, args...)
+}
+
+// startExecUnder is startExec with drain exec run by the command prefix
+// (nil: none), as in "unshare --pid --fork drain exec ...".
+func startExecUnder(t *testing.T, prefix []string, args ...string) *execProc {
+	t.Helper()
+	all := append(append(append([]string(nil), prefix...), drainBin, "exec", "--listen", "127.0.0.1:0"), args...)
+	p := &execProc{t: t, cmd: osexec.Command(all[0], all[1:]...), done: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	p.cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=")
 	stderr, err := p.cmd.StderrPipe()
@@ -283,7 +290,9 @@ func TestExecExitCodeAndSignals(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, got := get(t, "http://"+p.addr+"/signals")
-		if got == "hangup,user defined signal 1" {
+		// Two different signals sent back to back may arrive in either
+		// order (each is forwarded as drain exec receives it).
+		if got == "hangup,user defined signal 1" || got == "user defined signal 1,hangup" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -471,4 +480,83 @@ func TestExecAppKilled(t *testing.T) {
 	if d := time.Since(killed); d > 3*time.Second {
 		t.Errorf("drain exec exited %v after the kill, want at once (the 5 s lame duck skipped)\n%s", d, p.log())
 	}
+}
+
+// TestExecAsPID1: as a container's PID 1 (in a PID namespace of its own,
+// as in a container without --init), drain exec gets SIGTERM (PID 1 gets
+// only the signals it handles), forwards SIGHUP to the application, reaps
+// an orphan the application leaves (no zombie stays), and exits with the
+// application's status.
+func TestExecAsPID1(t *testing.T) {
+	unshare, err := osexec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and unshare (util-linux) for a PID namespace")
+	}
+	up := buildUpstream(t)
+	p := startExecUnder(t, []string{unshare, "--pid", "--fork", "--kill-child"}, "--", up, "-orphan")
+	// drain exec is unshare's only child, PID 1 in the new namespace.
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.cmd.Process.Pid, p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(kids)))
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if !strings.Contains(string(status), "NSpid:\t"+strconv.Itoa(pid)+"\t1\n") {
+		t.Fatalf("drain exec (pid %d) is not PID 1 in its namespace:\n%s", pid, status)
+	}
+	// The orphan (sleep 0.3) is reparented to PID 1 and must be reaped:
+	// wait until drain exec has no child left but the application.
+	get(t, "http://"+p.addr+"/orphan")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		kids := childrenOf(pid) // zombies included
+		if len(kids) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drain exec as PID 1 still has children %v (an orphan not reaped?)", kids)
+		}
+		time.Sleep(10 * time.Millisecond) // the orphan sleeps 300 ms
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, s := get(t, "http://"+p.addr+"/signals"); strings.Contains(s, "hangup") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("SIGHUP not forwarded by drain exec as PID 1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM to PID 1, want the application's 0\n%s", code, p.log())
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, zombies included
+// ("pid state" from /proc/N/stat).
+func childrenOf(pid int) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, e.Name()+" "+f[0])
+		}
+	}
+	return out
 }

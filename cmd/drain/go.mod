@@ -9,5 +9,7 @@ require (
 	github.com/go-analyze/charts v0.6.4
 	github.com/google/go-cmp v0.7.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/net v0.60.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/text v0.42.0 // indirect
 )

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,8 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	quiet := fs.Duration("quiet", 0, "drain modes: end the propagation delay after this long without a new connection (0: never)")
 	idleTimeout := fs.Duration("idle-timeout", 0, "stdlib and none modes: http.Server.IdleTimeout (0: none, as in the article's Go example)")
 	verbose := fs.Bool("v", false, "log each drain phase to stderr")
+	useTLS := fs.Bool("tls", false, "serve HTTPS (HTTP/1.1 and HTTP/2) with a new self-signed certificate for localhost, 127.0.0.1 and ::1 (without: clear text, HTTP/1.1 and h2c)")
+	certOut := fs.String("tls-cert", "", "with --tls: also write the certificate (PEM) to this file, for clients to trust (drain test --ca FILE)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -76,16 +79,34 @@ func runHello(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var tlsCfg *tls.Config
+	scheme := "http"
+	if *certOut != "" && !*useTLS {
+		return usagef("--tls-cert needs --tls")
+	}
+	if *useTLS {
+		var certPEM []byte
+		if tlsCfg, certPEM, err = hello.SelfSigned(); err != nil {
+			return err
+		}
+		if *certOut != "" {
+			if err := os.WriteFile(*certOut, certPEM, 0o644); err != nil {
+				return usagef("--tls-cert: %v", err)
+			}
+		}
+		scheme = "https"
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("hello: %w (is another server on that port? pick one with --addr or $PORT)", err)
 	}
-	fmt.Fprintf(stdout, "hello-rest listening on http://%s (shutdown=%s)\n", ln.Addr(), m)
+	fmt.Fprintf(stdout, "hello-rest listening on %s://%s (shutdown=%s)\n", scheme, ln.Addr(), m)
 	err = hello.Serve(ctx, ln, hello.Config{
 		Mode:        m,
 		Delay:       time.Duration(*delay * float64(time.Second)),
 		IdleTimeout: *idleTimeout,
 		Log:         log,
+		TLS:         tlsCfg,
 		Drain:       drain.Options{Delay: *lameDuck, Ready: ready, KeepAlive: *keepAlive, Deadline: *deadline, Quiet: *quiet},
 	})
 	if errors.Is(err, drain.ErrDeadline) || errors.Is(err, drain.ErrForced) {

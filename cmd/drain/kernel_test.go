@@ -210,9 +210,10 @@ func TestKernelCancelCleansUp(t *testing.T) {
 	assertPathGone(t)
 }
 
-// TestKernelCrashCleansUp: every replica is SIGKILLed by timeout(1) 0.8 s
-// after it starts, so the originals crash during the warmup, before any
-// SIGTERM. Their endpoints leave the Service (the client is refused while
+// TestKernelCrashCleansUp: every replica is SIGKILLed by timeout(1) 3 s
+// after it starts, so the originals crash during the 4 s warmup, before any
+// SIGTERM. (3 s leaves a busy machine time to make them ready first: 0.8 s
+// did not, under -race with the CPUs saturated.) Their endpoints leave the Service (the client is refused while
 // none is left), the run reports its losses, and nothing of the path is
 // left.
 func TestKernelCrashCleansUp(t *testing.T) {
@@ -221,8 +222,8 @@ func TestKernelCrashCleansUp(t *testing.T) {
 	if err != nil {
 		t.Skip("timeout(1) not found")
 	}
-	out, stderr, code := run(t, "test", "--json", "--network=kernel", "--rate", "200", "--warmup", "1s", "--settle", "200ms",
-		"--", timeout, "-s", "KILL", "0.8", drainBin, "hello", "--shutdown", "drain")
+	out, stderr, code := run(t, "test", "--json", "--quiet", "-1", "--network=kernel", "--rate", "200", "--warmup", "4s", "--settle", "200ms",
+		"--", timeout, "-s", "KILL", "3", drainBin, "hello", "--shutdown", "drain")
 	var s struct {
 		Lost     int            `json:"lost"`
 		Outcomes map[string]int `json:"outcomes"`
@@ -258,15 +259,16 @@ func TestKernelCrashCleansUp(t *testing.T) {
 // TestKernelLatencySweep runs the README's sweep, shortened: the drain mode
 // loses nothing at any latency, the immediate hang-up loses at every one
 // (its idle connections at least), rows are labelled with the latency and
-// the chart is written. The 500 ms preStop covers a 300 ms propagation
+// the chart is written. The 1.5 s preStop covers a 300 ms propagation
 // without kube-proxy's sync batching (--sync-period 0), which can hold a
-// removal up to a second longer.
+// removal up to a second longer, with 1.2 s to spare for a busy machine's
+// nft updates (500 ms lost 24 requests under -race with the CPUs saturated).
 func TestKernelLatencySweep(t *testing.T) {
 	needKernelPath(t)
 	selfExe = func() (string, error) { return drainBin, nil }
 	chart := filepath.Join(t.TempDir(), "sweep.svg")
-	out, stderr, code := run(t, "compare", "--json", "--network=kernel", "--latency-sweep", "0,5ms", "--sweep-chart", chart,
-		"--modes", "drain,immediate", "--pod-env=false", "--prestop", "500ms", "--propagation", "300ms", "--sync-period", "0", "--rate", "300", "--warmup", "500ms", "--settle", "300ms")
+	out, stderr, code := run(t, "compare", "--json", "--quiet", "-1", "--network=kernel", "--latency-sweep", "0,5ms", "--sweep-chart", chart,
+		"--modes", "drain,immediate", "--pod-env=false", "--prestop", "1500ms", "--propagation", "300ms", "--sync-period", "0", "--rate", "300", "--warmup", "500ms", "--settle", "300ms")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -75,6 +76,11 @@ Ctrl-C. See docs/netpath.md.
 Flags:
 `
 
+// DefaultSteady is drain test's steady phase before the first SIGTERM
+// (--warmup): long enough for every quiet connection (gaps up to 5.5 s,
+// started within 320 ms) to send again after a 5 s keep-alive timeout.
+const DefaultSteady = 7 * time.Second
+
 // testFlags are the flags drain test and drain compare share.
 type testFlags struct {
 	replicas    int
@@ -107,6 +113,11 @@ type testFlags struct {
 	timeout   time.Duration
 	expect    string
 	expectSet load.StatusSet
+
+	quiet        int
+	quietAfter   time.Duration
+	quietLatency time.Duration
+	protocol     string
 }
 
 func (f *testFlags) register(fs interface {
@@ -126,7 +137,7 @@ func (f *testFlags) register(fs interface {
 	fs.DurationVar(&f.syncPeriod, "sync-period", rollout.DefaultSyncPeriod, "apply endpoint changes in syncs at least this far apart, like kube-proxy's minSyncPeriod (0: each on its own)")
 	fs.DurationVar(&f.teardown, "teardown", rollout.DefaultTeardown, "an exited replica's address drops new connections (they time out) this long after its exit (0: never, they are refused)")
 	fs.DurationVar(&f.grace, "grace", rollout.DefaultGrace, "SIGKILL this long after SIGTERM (terminationGracePeriodSeconds)")
-	fs.DurationVar(&f.warmup, "warmup", rollout.DefaultWarmup, "load before the first restart")
+	fs.DurationVar(&f.warmup, "warmup", DefaultSteady, "the steady phase: load before the first restart, long enough for the quiet connections to cross a 5 s keep-alive timeout; its losses are the report's \"steady\" line")
 	fs.DurationVar(&f.settle, "settle", rollout.DefaultSettle, "load after each restart before the next")
 	fs.BoolVar(&f.podEnv, "pod-env", true, "set KUBERNETES_SERVICE_HOST for the replicas, as in a pod")
 	fs.StringVar(&f.network, "network", scenario.NetworkModel, "model (the client picks an endpoint) or kernel (a namespace, an nftables Service and conntrack; needs root)")
@@ -143,6 +154,10 @@ func (f *testFlags) register(fs interface {
 	fs.IntVar(&f.slowBody, "slow-body", load.DefaultSlowBody, "per restart: POSTs whose body trickles in across SIGTERM (-1: none)")
 	fs.StringVar(&f.client, "client", load.ClientRaw, "raw (never retries) or go (net/http's Transport, which retries idempotent requests silently)")
 	fs.DurationVar(&f.timeout, "timeout", load.DefaultRequestTimeout, "per-request timeout, from its intended send time")
+	fs.StringVar(&f.protocol, "protocol", load.ProtocolH1, "the steady load's protocol: h1 (HTTP/1.1), h2c (HTTP/2 in clear text, prior knowledge) or h2 (HTTP/2 over TLS: an https --target); HTTP/2 requests are streams over 4 connections, never retried (goaway and refused_stream are their own outcomes); hard cases and quiet connections stay HTTP/1.1")
+	fs.IntVar(&f.quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
+	fs.DurationVar(&f.quietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
+	fs.DurationVar(&f.quietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
 	fs.StringVar(&f.expect, "expect", "2xx", "statuses that count as ok: statuses, ranges and classes, comma-separated (e.g. 2xx,301); any other response is lost, by class")
 }
 
@@ -165,6 +180,12 @@ func (f *testFlags) validate() error {
 		return usagef("--rate %v: need a positive number of requests per second", f.rate)
 	case f.duration < 0:
 		return usagef("--duration %v: need a positive duration, or 0 for automatic", f.duration)
+	case f.protocol != load.ProtocolH1 && f.protocol != load.ProtocolH2C && f.protocol != load.ProtocolH2:
+		return usagef("--protocol %q: use h1, h2c or h2", f.protocol)
+	case f.protocol != load.ProtocolH1 && f.client == load.ClientGo:
+		return usagef("--protocol %s: HTTP/2 is the raw client's; --client=go speaks HTTP/1.1 here", f.protocol)
+	case f.quiet < -1 || f.quietAfter <= 0 || f.quietLatency < 0:
+		return usagef("--quiet %d --quiet-after %v: need a count >= -1 and a positive gap", f.quiet, f.quietAfter)
 	case f.postRatio < 0 || f.postRatio > 1:
 		return usagef("--post-ratio %v: need a number between 0 and 1", f.postRatio)
 	case f.timeout < 0:
@@ -240,6 +261,10 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 			HalfSent:       f.halfSent,
 			SlowBody:       f.slowBody,
 			Request:        load.Request{Expect: f.expectSet},
+			Protocol:       f.protocol,
+			Quiet:          max(f.quiet, 0),
+			QuietAfter:     f.quietAfter,
+			QuietLatency:   cmp.Or(f.quietLatency, -1), // 0 is none here, the default in load
 		},
 	}
 }
@@ -413,6 +438,9 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, fs *flag.FlagSet, 
 		srun.Interrupted, srun.InterruptedAt = true, run.Duration
 	}
 	sum := summarize("drain test", fs, srun)
+	if run.DuringStart >= 0 {
+		sum.SetSteady(run.DuringStart, run.Results) // before --during: the steady state
+	}
 	if werr := out.write(sum, run.Results, spec.URL); werr != nil {
 		return werr
 	}

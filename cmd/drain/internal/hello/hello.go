@@ -5,6 +5,7 @@ package hello
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	Drain       drain.Options // used by ModeDrain and ModeImmediate
 	Log         *slog.Logger
+	// TLS, if set, serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with it;
+	// without, clear text: HTTP/1.1 and h2c with prior knowledge.
+	TLS *tls.Config
 }
 
 // Handler returns the hello-rest routes; ready answers GET /health.
@@ -113,22 +117,31 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 			opts.Idle = drain.IdleImmediate
 		}
 		d := drain.New(opts)
-		srv := &http.Server{Handler: Handler(cfg.Delay, d.Ready())}
+		srv := &http.Server{Handler: Handler(cfg.Delay, d.Ready()), Protocols: protocols(), TLSConfig: cfg.TLS}
 		d.Add(srv, ln)
 		return d.Run(ctx)
 	case ModeStdlib:
-		return serveStdlib(ln, cfg.Delay, cfg.IdleTimeout, log)
+		return serveStdlib(ln, cfg.Delay, cfg.IdleTimeout, cfg.TLS, log)
 	case ModeNone:
-		srv := &http.Server{Handler: Handler(cfg.Delay, okHandler), IdleTimeout: cfg.IdleTimeout}
-		return srv.Serve(ln)
+		srv := &http.Server{Handler: Handler(cfg.Delay, okHandler), IdleTimeout: cfg.IdleTimeout, Protocols: protocols(), TLSConfig: cfg.TLS}
+		return serve(srv, ln)
 	}
 	return fmt.Errorf("%w %q", ErrMode, cfg.Mode)
 }
 
+// serve is srv.Serve, or ServeTLS with srv.TLSConfig's certificate.
+func serve(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
+}
+
 // serveStdlib is the background's "production-ready" Go example, kept
-// line for line (Serve on a listener instead of ListenAndServe).
-func serveStdlib(ln net.Listener, delay, idle time.Duration, log *slog.Logger) error {
-	server := &http.Server{Handler: Handler(delay, okHandler), IdleTimeout: idle}
+// line for line (Serve on a listener instead of ListenAndServe; HTTP/2 and
+// TLS as every mode serves them).
+func serveStdlib(ln net.Listener, delay, idle time.Duration, tlsCfg *tls.Config, log *slog.Logger) error {
+	server := &http.Server{Handler: Handler(delay, okHandler), IdleTimeout: idle, Protocols: protocols(), TLSConfig: tlsCfg}
 	shutdownComplete := make(chan struct{})
 	go func() {
 		quit := make(chan os.Signal, 1)
@@ -144,7 +157,7 @@ func serveStdlib(ln net.Listener, delay, idle time.Duration, log *slog.Logger) e
 		close(shutdownComplete)
 	}()
 
-	if err := server.Serve(ln); err != nil && err != http.ErrServerClosed {
+	if err := serve(server, ln); err != nil && err != http.ErrServerClosed {
 		return fmt.Errorf("listen: %w", err)
 	}
 	<-shutdownComplete

@@ -106,6 +106,7 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		conns:   make(map[net.Conn]struct{}),
 		armed:   make(map[int32][]*hardConn),
 		prog:    &c.prog,
+		done:    make(chan struct{}),
 		start:   time.Now(), // before c.cur publishes r: Finish and the hooks read it
 	}
 	r.limit.Store(total)
@@ -128,14 +129,23 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 		r.tr = r.newTransport()
 		defer r.tr.CloseIdleConnections()
 	}
+	if c.cfg.Protocol != ProtocolH1 {
+		r.h2 = &h2Pool{mu: make([]sync.Mutex, c.cfg.H2Conns), slots: make([]*h2Conn, c.cfg.H2Conns)}
+		defer r.closeH2()
+	}
 	stop := context.AfterFunc(ctx, r.abort)
 	defer stop()
 
-	var wg sync.WaitGroup
+	var wg, quiet sync.WaitGroup
+	for i := range c.cfg.Quiet {
+		quiet.Go(func() { r.quiet(i) })
+	}
 	for range c.cfg.Conns {
 		wg.Go(r.steady)
 	}
 	wg.Wait()
+	close(r.done) // the quiet connections' next requests are not sent
+	quiet.Wait()
 	r.finishHard()
 
 	out := make([]Result, 0, int(total)+len(r.hard))
@@ -206,11 +216,13 @@ type run struct {
 	total uint64
 	prog  *progress
 	tr    *http.Transport // ClientGo only
+	h2    *h2Pool         // Protocol h2c and h2 only
 
 	next   atomic.Uint64 // next steady request to claim
 	connID atomic.Uint32 // last connection number given out
 	seq    atomic.Uint64 // hard-case requests numbered after total
 	limit  atomic.Uint64 // Finish lowers it: no request at or after it is sent
+	done   chan struct{} // closed when the steady load has ended
 
 	// results[n] is steady request n, written only by the worker that
 	// claimed n; filled[n] says it was recorded (not aborted). Memory per
@@ -368,7 +380,9 @@ func (r *run) steady() {
 		mi := r.cfg.Request.methodIndex(n, r.cfg.PostRatio)
 		res := Result{Seq: n, Intended: intended, Kind: Steady, Post: hasBody(methods[mi]), Replica: -1}
 		deadline := r.start.Add(intended + r.cfg.RequestTimeout)
-		if r.tr != nil {
+		if r.h2 != nil {
+			r.doH2(&res, methods[mi], deadline)
+		} else if r.tr != nil {
 			r.doGo(&res, methods[mi], deadline)
 		} else {
 			if conn != nil && (r.cfg.NoReuse || !conn.idle.usable()) {

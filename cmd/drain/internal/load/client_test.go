@@ -469,8 +469,9 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Rate: 1, Duration: time.Second, Conns: DefaultConns, RequestTimeout: DefaultRequestTimeout,
-		Client: ClientRaw, Idle: DefaultIdle, HalfSent: 0, SlowBody: DefaultSlowBody,
-		HalfSentAfter: DefaultHalfSentAfter, IdleAfter: DefaultIdleAfter, SlowBodyFor: DefaultSlowBodyFor}
+		Client: ClientRaw, Protocol: ProtocolH1, H2Conns: DefaultH2Conns, Idle: DefaultIdle, HalfSent: 0, SlowBody: DefaultSlowBody,
+		HalfSentAfter: DefaultHalfSentAfter, IdleAfter: DefaultIdleAfter, SlowBodyFor: DefaultSlowBodyFor,
+		QuietAfter: DefaultQuietAfter, QuietSpread: DefaultQuietSpread, QuietLatency: DefaultQuietLatency}
 	if got := c.Config(); !reflect.DeepEqual(got, want) { // Dial is a func: not comparable with !=
 		t.Errorf("defaults: got %+v\nwant %+v", got, want)
 	}

@@ -19,6 +19,10 @@ const (
 	DefaultHalfSentAfter  = 300 * time.Millisecond // headers complete this long after SIGTERM
 	DefaultIdleAfter      = 1 * time.Second        // idle connections send this long after SIGTERM
 	DefaultSlowBodyFor    = 500 * time.Millisecond // slow bodies trickle over this long after SIGTERM
+	DefaultQuiet          = 32                     // quiet connections drain test runs (Config.Quiet's zero is none)
+	DefaultQuietAfter     = 5 * time.Second        // their quiet gap: the keep-alive timeout in play (Node's, the drain library's in-cluster default)
+	DefaultQuietSpread    = 500 * time.Millisecond // their gaps spread over QuietAfter ± this (a server may enforce its timeout up to a tenth late: the drain library sweeps every tenth)
+	DefaultQuietLatency   = 5 * time.Millisecond   // one-way latency modelled between a quiet connection's check and its request's arrival
 )
 
 // Client implementations for [Config.Client].
@@ -56,6 +60,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Client selects the HTTP client: ClientRaw ("" too) or ClientGo.
 	Client string
+	// Protocol is the steady load's protocol: ProtocolH1 ("" too),
+	// ProtocolH2C or ProtocolH2 (which needs Request.TLS). Over HTTP/2 the
+	// steady requests are streams spread over H2Conns connections (0:
+	// DefaultH2Conns), request n on connection n % H2Conns, never retried
+	// (GoAway and RefusedStream are their own outcomes); the hard cases and
+	// the quiet connections stay HTTP/1.1.
+	Protocol string
+	H2Conns  int
 	// Request shapes every request: path, Host, extra headers, methods,
 	// TLS and the statuses that count as OK. The zero value is GET and
 	// POST of / in clear text, 2xx expected.
@@ -80,6 +92,27 @@ type Config struct {
 	HalfSentAfter time.Duration // when half-sent headers are completed
 	IdleAfter     time.Duration // when idle connections send their request
 	SlowBodyFor   time.Duration // how long slow bodies trickle
+
+	// Quiet is the number of quiet connections (0 or negative: none,
+	// unlike the fields above; drain test runs DefaultQuiet): for the whole run, each sends one request, stays quiet for
+	// its gap and sends again, as a low-traffic client's pool does. The
+	// gaps are spread evenly over QuietAfter ± QuietSpread, so some land
+	// just before, some just after a server's keep-alive timeout of about
+	// QuietAfter. Before each reuse the connection is checked like the
+	// steady pool's (a FIN seen: a new connection, no loss), then the
+	// request reaches the server 2 x QuietLatency later: the time the
+	// server's FIN and the request spend on a network with that one-way
+	// latency, in which a close and a request cross. Such a request is
+	// lost by any client, which is why a server's keep-alive timeout must
+	// be longer than its clients' (and routers') idle timeouts. Their
+	// Results have Kind Quiet; they use the run's methods in turn, POST
+	// (which no client retries) when it has its own GET/POST mix. Zero
+	// durations mean the defaults; a negative QuietLatency none (the
+	// network path has latency of its own).
+	Quiet        int
+	QuietAfter   time.Duration
+	QuietSpread  time.Duration
+	QuietLatency time.Duration
 }
 
 // MaxRate is the highest Config.Rate accepted: one client process cannot
@@ -112,6 +145,32 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err := cfg.Request.check(); err != nil {
 		return cfg, err
 	}
+	switch cfg.Protocol {
+	case "", ProtocolH1:
+		cfg.Protocol = ProtocolH1
+	case ProtocolH2C:
+		if cfg.Request.TLS != nil {
+			return cfg, fmt.Errorf("%w: protocol h2c is clear text: use h2 over TLS", ErrConfig)
+		}
+	case ProtocolH2:
+		if cfg.Request.TLS == nil {
+			return cfg, fmt.Errorf("%w: protocol h2 needs TLS (an https target); h2c is HTTP/2 in clear text", ErrConfig)
+		}
+		tc := cfg.Request.TLS.Clone()
+		tc.NextProtos = []string{"h2", "http/1.1"}
+		cfg.Request.TLS = tc
+	default:
+		return cfg, fmt.Errorf("%w: protocol %q: use h1, h2c or h2", ErrConfig, cfg.Protocol)
+	}
+	if cfg.Protocol != ProtocolH1 && cfg.Client == ClientGo {
+		return cfg, fmt.Errorf("%w: the go client speaks HTTP/1.1 here; HTTP/2 is the raw client's", ErrConfig)
+	}
+	if cfg.H2Conns < 0 {
+		return cfg, fmt.Errorf("%w: h2 conns %d is negative", ErrConfig, cfg.H2Conns)
+	}
+	if cfg.H2Conns == 0 {
+		cfg.H2Conns = DefaultH2Conns
+	}
 	if cfg.Conns < 0 {
 		return cfg, fmt.Errorf("%w: conns %d is negative", ErrConfig, cfg.Conns)
 	}
@@ -136,6 +195,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.Idle, DefaultIdle)
 	def(&cfg.HalfSent, DefaultHalfSent)
 	def(&cfg.SlowBody, DefaultSlowBody)
+	cfg.Quiet = max(cfg.Quiet, 0)
+	switch {
+	case cfg.QuietLatency == 0:
+		cfg.QuietLatency = DefaultQuietLatency
+	case cfg.QuietLatency < 0:
+		cfg.QuietLatency = 0
+	}
 	for _, d := range []struct {
 		p    *time.Duration
 		def  time.Duration
@@ -145,6 +211,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		{&cfg.HalfSentAfter, DefaultHalfSentAfter, "half-sent delay"},
 		{&cfg.IdleAfter, DefaultIdleAfter, "idle delay"},
 		{&cfg.SlowBodyFor, DefaultSlowBodyFor, "slow-body duration"},
+		{&cfg.QuietAfter, DefaultQuietAfter, "quiet gap"},
+		{&cfg.QuietSpread, DefaultQuietSpread, "quiet spread"},
 	} {
 		if *d.p < 0 {
 			return cfg, fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, *d.p)

@@ -12,22 +12,24 @@ import "time"
 type Outcome uint8
 
 const (
-	OK          Outcome = iota // a complete response with an expected status (Request.Expect: 2xx by default)
-	Refused                    // the dial was refused (nothing listening)
-	Reset                      // the connection was reset (RST) before a full response
-	EOF                        // the peer closed (FIN) before a full response
-	Timeout                    // no full response before the request timeout
-	Status503                  // a complete 503 response
-	Status5xx                  // a complete 5xx response other than 502, 503, 504
-	Status502                  // a complete 502 response (a router: its upstream failed)
-	Status504                  // a complete 504 response (a router: its upstream timed out)
-	Status4xx                  // a complete 4xx response not expected (a misrouted or unauthorized request)
-	StatusOther                // a complete 1xx, 2xx or 3xx response not expected (a redirect, say)
-	Other                      // anything else: malformed response, TLS failure, local error
+	OK            Outcome = iota // a complete response with an expected status (Request.Expect: 2xx by default)
+	Refused                      // the dial was refused (nothing listening)
+	Reset                        // the connection was reset (RST) before a full response
+	EOF                          // the peer closed (FIN) before a full response
+	Timeout                      // no full response before the request timeout
+	Status503                    // a complete 503 response
+	Status5xx                    // a complete 5xx response other than 502, 503, 504
+	Status502                    // a complete 502 response (a router: its upstream failed)
+	Status504                    // a complete 504 response (a router: its upstream timed out)
+	Status4xx                    // a complete 4xx response not expected (a misrouted or unauthorized request)
+	StatusOther                  // a complete 1xx, 2xx or 3xx response not expected (a redirect, say)
+	GoAway                       // HTTP/2: the server's GOAWAY left the stream unprocessed (or came before it could open)
+	RefusedStream                // HTTP/2: the stream was reset with REFUSED_STREAM
+	Other                        // anything else: malformed response, TLS failure, local error
 	numOutcomes
 )
 
-var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "502", "504", "4xx", "status", "other"}
+var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "502", "504", "4xx", "status", "goaway", "refused_stream", "other"}
 
 // String returns the outcome's stable name, used in JSON and tables.
 func (o Outcome) String() string {
@@ -67,10 +69,11 @@ const (
 	Idle                 // sent on a connection left idle across a SIGTERM
 	HalfSent             // headers half-way on the wire when the SIGTERM came
 	SlowBody             // a POST whose body trickles in across the SIGTERM
+	Quiet                // a pooled connection quiet for about the keep-alive timeout, then sending again
 	numKinds
 )
 
-var kindNames = [...]string{"steady", "idle", "halfsent", "slowbody"}
+var kindNames = [...]string{"steady", "idle", "halfsent", "slowbody", "quiet"}
 
 // String returns the kind's stable name.
 func (k Kind) String() string {

@@ -34,18 +34,25 @@ type chunkSink interface {
 // two chunks, where a writer can still end it cleanly with a last chunk;
 // sink errors are returned as they are.
 func walkChunked(br *bufio.Reader, s chunkSink) (atBoundary bool, err error) {
+	// line reads a chunk line: CRLF-terminated, as net/http requires
+	// (a bare LF is refused: a peer reading it differently could be
+	// desynchronised).
 	line := func() ([]byte, error) {
 		if b, _ := br.Peek(br.Buffered()); bytes.IndexByte(b, '\n') < 0 {
 			if err := s.beforeWait(); err != nil {
 				return nil, err
 			}
 		}
-		total := 0
-		l, err := readLine(br, &total)
-		if err == errHeadTooLarge {
-			err = fmt.Errorf("%w: chunk or trailer line too long", errMalformed)
+		l, err := br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			return nil, fmt.Errorf("%w: chunk or trailer line too long", errMalformed)
+		case err != nil:
+			return nil, unexpected(err)
+		case len(l) < 2 || l[len(l)-2] != '\r':
+			return nil, fmt.Errorf("%w: chunk line ends with a bare LF", errMalformed)
 		}
-		return l, unexpected(err)
+		return l[:len(l)-2], nil
 	}
 	for {
 		l, err := line()

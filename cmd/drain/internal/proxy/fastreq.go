@@ -695,12 +695,16 @@ func (f *fastChunks) flushW() error {
 	return nil
 }
 
-// chunkSize parses a chunk-size line (hex size, optional extensions).
+// chunkSize parses a chunk-size line (hex size, optional extensions) as
+// net/http does: trailing whitespace is dropped, then the extensions;
+// what is left must be hex digits only.
 func chunkSize(line []byte) (int64, bool) {
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
+	}
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
-	line = trimOWS(line)
 	if len(line) == 0 || len(line) > 15 {
 		return 0, false
 	}

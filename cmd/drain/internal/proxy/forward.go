@@ -785,14 +785,23 @@ func parseStatusLine(line []byte) (status, minor int, err error) {
 
 // splitField splits a field line into its canonical name (and its index
 // in commonFields, or -1) and its value without surrounding whitespace; ok
-// is false for a line that is not "token: value".
+// is false for a line that is not "token: value" or whose value holds a
+// control character other than HTAB.
 func splitField(line []byte) (k string, common int, v []byte, ok bool) {
 	i := bytes.IndexByte(line, ':')
 	if i <= 0 || !validFieldName(line[:i]) {
 		return "", -1, nil, false
 	}
+	v = trimOWS(line[i+1:])
+	for _, c := range v {
+		// A control character (a bare CR above all) passed on in a
+		// field could split the client's view of the response.
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return "", -1, nil, false
+		}
+	}
 	k, common = fieldName(line[:i])
-	return k, common, trimOWS(line[i+1:]), true
+	return k, common, v, true
 }
 
 func validFieldName(b []byte) bool {

@@ -89,11 +89,14 @@ type Proxy struct {
 	retried atomic.Uint64
 	failed  atomic.Uint64
 	active  atomic.Int64 // requests being served
+
+	away     chan struct{} // closed by GoingAway
+	awayOnce sync.Once
 }
 
 // New returns a Proxy for cfg.
 func New(cfg Config) *Proxy {
-	p := &Proxy{cfg: cfg, log: cfg.Log, pool: newPool(cfg.Upstream)}
+	p := &Proxy{cfg: cfg, log: cfg.Log, pool: newPool(cfg.Upstream), away: make(chan struct{})}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -157,6 +160,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// sense on a 101; the upstream's Connection: Upgrade replaces them.
 		delete(w.Header(), "Connection")
 		delete(w.Header(), "Keep-Alive")
+	}
+	if isWebSocket(r.Header) {
+		w = wsWriter{ResponseWriter: w, p: p}
 	}
 	p.rp.ServeHTTP(w, r)
 }

@@ -22,18 +22,20 @@ const (
 
 // outcomeColors gives each outcome one color across every chart.
 var outcomeColors = map[load.Outcome]string{
-	load.OK:          "#91cc75",
-	load.Refused:     "#ee6666",
-	load.Reset:       "#fc8452",
-	load.EOF:         "#9a60b4",
-	load.Timeout:     "#73c0de",
-	load.Status503:   "#fac858",
-	load.Status5xx:   "#5470c6",
-	load.Status502:   "#c23531",
-	load.Status504:   "#2f4554",
-	load.Status4xx:   "#3ba272",
-	load.StatusOther: "#ea7ccc",
-	load.Other:       "#888888",
+	load.OK:            "#91cc75",
+	load.Refused:       "#ee6666",
+	load.Reset:         "#fc8452",
+	load.EOF:           "#9a60b4",
+	load.Timeout:       "#73c0de",
+	load.Status503:     "#fac858",
+	load.Status5xx:     "#5470c6",
+	load.Status502:     "#c23531",
+	load.Status504:     "#2f4554",
+	load.Status4xx:     "#3ba272",
+	load.StatusOther:   "#ea7ccc",
+	load.GoAway:        "#b6a2de",
+	load.RefusedStream: "#d87a80",
+	load.Other:         "#888888",
 }
 
 // A marker is one vertical line on the timeline. An Optional one is in

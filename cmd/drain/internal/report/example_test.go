@@ -32,24 +32,27 @@ func ExampleSummarize() {
 	// sent  ok  lost  connections  reconnects
 	// 3     2   1     1            0
 	//
-	// outcome  count
-	// ok       2
-	// refused  0
-	// reset    1
-	// eof      0
-	// timeout  0
-	// 503      0
-	// 5xx      0
-	// 502      0
-	// 504      0
-	// 4xx      0
-	// status   0
-	// other    0
+	// outcome         count
+	// ok              2
+	// refused         0
+	// reset           1
+	// eof             0
+	// timeout         0
+	// 503             0
+	// 5xx             0
+	// 502             0
+	// 504             0
+	// 4xx             0
+	// status          0
+	// goaway          0
+	// refused_stream  0
+	// other           0
 	//
 	// hard case                 survived
 	// idle after SIGTERM        1/1
 	// half-sent headers         0/1
 	// slow body across SIGTERM  0/0
+	// quiet, then again         0/0
 	// steady load               1/1
 	//
 	// latency (ok)  p50  p90  p99  p99.9  max
@@ -58,7 +61,11 @@ func ExampleSummarize() {
 	// replica  port  ready   sigterm  removed  exit    drain   exit code  killed  sent  lost
 	// 0        8080  0.010s  0.090s   -        0.190s  0.100s  0          no      3     1
 	//
+	// steady: 0 lost (before the rollout, until 0.090s)
+	//
 	// verdict: LOST 1 request
+	// why (see the HTML report's request timeline):
+	//   - 1 failed with 1 reset on connections the server closed under them after SIGTERM (r0): it closed keep-alive connections the client was reusing, or cut requests in flight when it exited. Answer every request during the drain with "Connection: close", close an idle connection only after such a response or the keep-alive timeout the client was told, and wait for in-flight requests before exiting.
 }
 
 func ExampleWriteCompareTable() {

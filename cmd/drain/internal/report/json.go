@@ -32,6 +32,7 @@ type jsonSummary struct {
 	LostUnattributed int                 `json:"lost_unattributed"`
 	Connections      int                 `json:"connections"`
 	Reconnects       int                 `json:"reconnects"`
+	Steady           *jsonSteady         `json:"steady"`
 	NoEndpoint       []jsonSpan          `json:"no_endpoint"`
 	FallbackOnly     []jsonSpan          `json:"fallback_only"`
 	Timeline         jsonTimeline        `json:"timeline"`
@@ -132,6 +133,7 @@ func toJSON(s Summary) jsonSummary {
 		LostUnattributed: s.LostUnattributed,
 		Connections:      s.Connections,
 		Reconnects:       s.Reconnects,
+		Steady:           steadyJSON(s),
 		NoEndpoint:       jsonSpans(s.NoEndpoint),
 		FallbackOnly:     jsonSpans(s.FallbackOnly),
 		Outcomes:         make(map[string]int),
@@ -220,4 +222,17 @@ func writeJSONIndent(w io.Writer, v any) error {
 	b = append(b, '\n')
 	_, err = w.Write(b)
 	return err
+}
+
+// jsonSteady is the steady state before the rollout: null without one.
+type jsonSteady struct {
+	Until float64 `json:"until_seconds"`
+	Lost  int     `json:"lost"`
+}
+
+func steadyJSON(s Summary) *jsonSteady {
+	if s.SteadyUntil == Never {
+		return nil
+	}
+	return &jsonSteady{Until: seconds(s.SteadyUntil), Lost: s.SteadyLost}
 }

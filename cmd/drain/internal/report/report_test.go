@@ -114,17 +114,21 @@ func TestSummarize(t *testing.T) {
 	}
 	wantOutcomes := map[load.Outcome]int{
 		load.OK: 302, load.Refused: 1, load.Reset: 2, load.EOF: 2, load.Timeout: 1,
-		load.Status503: 1, load.Status5xx: 0, load.Status502: 0, load.Status504: 0, load.Status4xx: 0, load.StatusOther: 0, load.Other: 0,
+		load.Status503: 1, load.Status5xx: 0, load.Status502: 0, load.Status504: 0, load.Status4xx: 0, load.StatusOther: 0,
+		load.GoAway: 0, load.RefusedStream: 0, load.Other: 0,
 	}
 	if d := cmp.Diff(wantOutcomes, s.Outcomes); d != "" {
 		t.Errorf("outcomes (-want +got):\n%s", d)
 	}
 	wantKinds := map[load.Kind]Survival{
 		load.Steady: {Sent: 301, OK: 295}, load.Idle: {Sent: 3, OK: 2},
-		load.HalfSent: {Sent: 3, OK: 3}, load.SlowBody: {Sent: 2, OK: 2},
+		load.HalfSent: {Sent: 3, OK: 3}, load.SlowBody: {Sent: 2, OK: 2}, load.Quiet: {},
 	}
 	if d := cmp.Diff(wantKinds, s.Kinds); d != "" {
 		t.Errorf("kinds (-want +got):\n%s", d)
+	}
+	if s.SteadyUntil != time.Second || s.SteadyLost != 0 {
+		t.Errorf("steady until %v, %d lost", s.SteadyUntil, s.SteadyLost)
 	}
 	if len(s.Replicas) != 4 {
 		t.Fatalf("replicas = %d, want 4", len(s.Replicas))
@@ -896,4 +900,37 @@ func renderChart(t *testing.T, title string, sec Section) (string, box) {
 		t.Fatal(err)
 	}
 	return page, area
+}
+
+// TestSteadyLost: losses before the first SIGTERM are the steady state's,
+// on their own table line and in JSON; without a SIGTERM there is none.
+func TestSteadyLost(t *testing.T) {
+	ms := time.Millisecond
+	results := []load.Result{
+		{Intended: 100 * ms, Done: 101 * ms, Replica: 0, Status: 200, Outcome: load.OK},
+		{Intended: 500 * ms, Done: 501 * ms, Replica: 0, Outcome: load.Reset, Kind: load.Quiet, Post: true},
+		{Intended: 999 * ms, Done: 1001 * ms, Replica: 0, Outcome: load.EOF},
+		{Intended: 1500 * ms, Done: 1501 * ms, Replica: 0, Outcome: load.Refused},
+	}
+	events := []rollout.Event{{At: 0, Replica: 0, Kind: rollout.Started}, {At: time.Second, Replica: 0, Kind: rollout.SIGTERM}}
+	s := Summarize(Meta{}, results, events, nil)
+	if s.SteadyUntil != time.Second || s.SteadyLost != 2 || s.Lost != 3 {
+		t.Errorf("steady until %v, %d lost of %d; want 1s, 2 of 3", s.SteadyUntil, s.SteadyLost, s.Lost)
+	}
+	var b strings.Builder
+	WriteTable(&b, s)
+	if !strings.Contains(b.String(), "\nsteady: 2 lost (before the rollout, until 1.000s)\n") {
+		t.Errorf("table lacks the steady line:\n%s", b.String())
+	}
+	b.Reset()
+	WriteJSON(&b, s)
+	if !strings.Contains(b.String(), `"steady":{"until_seconds":1,"lost":2}`) {
+		t.Errorf("JSON lacks steady:\n%s", b.String())
+	}
+	s = Summarize(Meta{}, results, nil, nil)
+	b.Reset()
+	WriteTable(&b, s)
+	if s.SteadyUntil != Never || strings.Contains(b.String(), "steady:") {
+		t.Errorf("no SIGTERM: steady until %v\n%s", s.SteadyUntil, b.String())
+	}
 }

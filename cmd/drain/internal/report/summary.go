@@ -112,6 +112,13 @@ type Summary struct {
 	Connections int // distinct client connections
 	Reconnects  int // steady requests that opened a connection at or after the first SIGTERM
 
+	// SteadyUntil is the end of the steady state before the rollout (the
+	// first SIGTERM; for a --target run, when --during started), Never if
+	// the run had none; SteadyLost counts the requests lost before it,
+	// intended before it: losses a server causes between rollouts.
+	SteadyUntil time.Duration
+	SteadyLost  int
+
 	// NoEndpoint is when the Service had no endpoint to route to (neither
 	// a ready one nor one in the fallback list): the client's connections
 	// were rejected. FallbackOnly is when no endpoint was ready but the
@@ -123,6 +130,18 @@ type Summary struct {
 	FallbackOnly []Span
 
 	Timeline Timeline
+
+	// Requests is every request, in the order of the results, for the
+	// request timeline and the diagnosis.
+	Requests []Point
+}
+
+// Point is one request as the request timeline draws it.
+type Point struct {
+	Intended time.Duration // planned send time, from the run's start
+	Latency  time.Duration // Done - Intended
+	Outcome  load.Outcome
+	Replica  int32 // -1 if no replica was chosen
 }
 
 // Killed is the number of replicas that were sent SIGKILL.
@@ -241,6 +260,7 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 			o = load.Other
 		}
 		s.Sent++
+		s.Requests = append(s.Requests, Point{Intended: r.Intended, Latency: r.Latency(), Outcome: o, Replica: r.Replica})
 		s.Outcomes[o]++
 		s.Timeline.Counts[o][bucketOf(r.Intended, bucket)]++
 		ok := o == load.OK
@@ -270,6 +290,7 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 			s.Reconnects++
 		}
 	}
+	s.SetSteady(firstTerm, results)
 	s.Lost = s.Sent - s.OK
 	loadEnd := Never
 	for _, r := range results {
@@ -431,4 +452,19 @@ func serviceSpans(events []rollout.Event, end time.Duration) (none, fallback []S
 		state = next
 	}
 	return spans[noEndpoint], spans[fallbackOnly]
+}
+
+// SetSteady sets SteadyUntil to until and counts SteadyLost in results
+// (Summarize sets it from the first SIGTERM; a caller that knows better,
+// such as a --target run's --during start, sets it again).
+func (s *Summary) SetSteady(until time.Duration, results []load.Result) {
+	s.SteadyUntil, s.SteadyLost = until, 0
+	if until == Never {
+		return
+	}
+	for _, r := range results {
+		if r.Intended < until && r.Outcome.Lost() {
+			s.SteadyLost++
+		}
+	}
 }

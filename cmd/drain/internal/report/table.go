@@ -22,6 +22,7 @@ var hardCases = []struct {
 	{load.Idle, "idle after SIGTERM"},
 	{load.HalfSent, "half-sent headers"},
 	{load.SlowBody, "slow body across SIGTERM"},
+	{load.Quiet, "quiet, then again"},
 	{load.Steady, "steady load"},
 }
 
@@ -114,10 +115,19 @@ func writeTable(b *bytes.Buffer, s Summary) {
 	if s.LostUnattributed > 0 {
 		fmt.Fprintf(b, "lost before reaching a replica: %d\n", s.LostUnattributed)
 	}
+	if s.SteadyUntil != Never {
+		fmt.Fprintf(b, "\nsteady: %d lost (before the rollout, until %.3fs)\n", s.SteadyLost, s.SteadyUntil.Seconds())
+	}
 	if s.Meta.Interrupted {
 		fmt.Fprintf(b, "\ninterrupted: the run was stopped before its end; this report is partial\n")
 	}
 	fmt.Fprintf(b, "\nverdict: %s\n", verdictLine(s))
+	if s.Lost > 0 {
+		b.WriteString("why (see the HTML report's request timeline):\n")
+		for _, f := range Diagnose(s) {
+			fmt.Fprintf(b, "  - %s\n", f.Text)
+		}
+	}
 }
 
 // The labels of the Service's spans, in the table and the timeline.

@@ -58,7 +58,7 @@ type Plan struct {
 	Strategy string
 
 	// ReadyPath is the readiness probe: an HTTP GET of
-	// http://127.0.0.1:<port><ReadyPath>, ready on status 200
+	// http://127.0.0.1:<port><ReadyPath>, ready on any status 200-399 (child.Ready)
 	// (DefaultReadyPath if empty). With TCPReady set, readiness is a
 	// successful TCP dial instead and ReadyPath is ignored.
 	ReadyPath string

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 )
 
 // Errors returned by Start and Roll, wrapped with the replica, its command,
@@ -142,7 +144,8 @@ func (p *proc) waitReady(ctx context.Context, plan *Plan, client *http.Client, s
 	}
 }
 
-// probe runs one readiness check.
+// probe runs one readiness check: a TCP connect, or an HTTP GET answered
+// with any 200-399 (child.Ready: Kubernetes' rule, as for drain exec).
 func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bool {
 	ctx, cancel := context.WithTimeout(ctx, DefaultProbeTimeout)
 	defer cancel()
@@ -168,7 +171,7 @@ func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bo
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return child.Ready(resp.StatusCode)
 }
 
 // newProbeClient returns a plain client without keep-alives or proxy, so

@@ -416,8 +416,11 @@ func TestRollReplacesOneByOne(t *testing.T) {
 	}
 }
 
+// TestPreStopDelaysSIGTERM: SIGTERM comes PreStop after the deletion, and
+// the endpoint's removal (Propagation, 50 ms, after the deletion) before
+// it: 450 ms apart, which a busy machine's timers do not reorder.
 func TestPreStopDelaysSIGTERM(t *testing.T) {
-	const preStop = 200 * time.Millisecond
+	const preStop = 500 * time.Millisecond
 	p := quick()
 	p.Replicas = 1
 	p.PreStop = preStop

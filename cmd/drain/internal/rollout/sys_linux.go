@@ -2,7 +2,8 @@ package rollout
 
 import (
 	"syscall"
-	"unsafe"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 )
 
 // replicaSysProcAttr puts a replica in a process group of its own (killGroup
@@ -12,25 +13,7 @@ func replicaSysProcAttr() (*syscall.SysProcAttr, error) {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}, nil
 }
 
-// waitExit blocks until the process pid has exited, without reaping it
-// (waitid with WNOWAIT), so its pid and process group id cannot be reused
-// while the group is being killed.
-func waitExit(pid int) error {
-	const (
-		pPID    = 1
-		wEXITED = 0x4
-		wNOWAIT = 0x1000000
-	)
-	var info [128]byte // siginfo_t
-	for {
-		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid),
-			uintptr(unsafe.Pointer(&info[0])), wEXITED|wNOWAIT, 0, 0)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
-}
+// waitExit blocks until the process pid has exited, without reaping it, so
+// its pid and process group id cannot be reused while the group is being
+// killed (child.WaitExit: unix.Waitid with WNOWAIT).
+func waitExit(pid int) error { return child.WaitExit(pid) }

@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
@@ -201,7 +200,7 @@ func (r *Router) Start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = r.opts.Log, r.opts.Log
 	// Its own process group, so Close can end nginx's and HAProxy's
 	// workers too; Pdeathsig ends it with drain.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = routerSysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("router %s: %w", r.name, err)
 	}
@@ -335,14 +334,14 @@ func (r *Router) Close() error {
 	r.loop.Wait()
 	if r.cmd != nil {
 		pgid := r.cmd.Process.Pid
-		syscall.Kill(-pgid, syscall.SIGTERM)
+		signalGroup(pgid, false)
 		select {
 		case <-r.exited:
 		case <-time.After(5 * time.Second):
 		}
 		// Workers of a master that is gone, or a router that ignored
 		// SIGTERM.
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		signalGroup(pgid, true)
 		<-r.exited
 	}
 	if r.dir != "" {

@@ -1,0 +1,17 @@
+//go:build unix && !linux
+
+package child
+
+import (
+	"errors"
+	"syscall"
+)
+
+func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func becomeSubreaper() error { return errors.New("child subreaper: Linux only") }
+
+func killOrphans() {}
+
+// WaitExit is Linux-only (waitid with WNOWAIT).
+func WaitExit(pid int) error { return errors.ErrUnsupported }
