@@ -82,6 +82,11 @@ func classify(err error) Outcome {
 		return OK
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return Refused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		// On a real node: the SYN went to a deleted pod's address whose
+		// ARP entry was gone; the kernel gives up after three ARP
+		// requests (~3 s). See docs/kubernetes.md, "The other class".
+		return Unreachable
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, syscall.ECONNABORTED):
 		return Reset

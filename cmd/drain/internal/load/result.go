@@ -25,11 +25,12 @@ const (
 	StatusOther                  // a complete 1xx, 2xx or 3xx response not expected (a redirect, say)
 	GoAway                       // HTTP/2: the server's GOAWAY left the stream unprocessed (or came before it could open)
 	RefusedStream                // HTTP/2: the stream was reset with REFUSED_STREAM
+	Unreachable                  // the dial failed with no route to the host (a deleted pod's address no longer answers ARP)
 	Other                        // anything else: malformed response, TLS failure, local error
 	numOutcomes
 )
 
-var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "502", "504", "4xx", "status", "goaway", "refused_stream", "other"}
+var outcomeNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "503", "5xx", "502", "504", "4xx", "status", "goaway", "refused_stream", "unreachable", "other"}
 
 // String returns the outcome's stable name, used in JSON and tables.
 func (o Outcome) String() string {

@@ -35,6 +35,7 @@ var outcomeColors = map[load.Outcome]string{
 	load.StatusOther:   "#ea7ccc",
 	load.GoAway:        "#b6a2de",
 	load.RefusedStream: "#d87a80",
+	load.Unreachable:   "#8d6e63",
 	load.Other:         "#888888",
 }
 

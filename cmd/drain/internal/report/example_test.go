@@ -46,6 +46,7 @@ func ExampleSummarize() {
 	// status          0
 	// goaway          0
 	// refused_stream  0
+	// unreachable     0
 	// other           0
 	//
 	// hard case                 survived

@@ -115,7 +115,7 @@ func TestSummarize(t *testing.T) {
 	wantOutcomes := map[load.Outcome]int{
 		load.OK: 302, load.Refused: 1, load.Reset: 2, load.EOF: 2, load.Timeout: 1,
 		load.Status503: 1, load.Status5xx: 0, load.Status502: 0, load.Status504: 0, load.Status4xx: 0, load.StatusOther: 0,
-		load.GoAway: 0, load.RefusedStream: 0, load.Other: 0,
+		load.GoAway: 0, load.RefusedStream: 0, load.Unreachable: 0, load.Other: 0,
 	}
 	if d := cmp.Diff(wantOutcomes, s.Outcomes); d != "" {
 		t.Errorf("outcomes (-want +got):\n%s", d)
