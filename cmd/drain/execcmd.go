@@ -72,7 +72,7 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	lameDuck := fs.Duration("lame-duck", 0, "propagation delay (0: the library default, "+drain.DefaultKubernetesDelay.String()+" in Kubernetes, else none; negative: none)")
 	readyFlag := fs.String("ready", drain.ReadyAuto.String(), "when the ready path turns 503 in a drain: auto (through-delay in Kubernetes, else until-drain), until-drain or through-delay (once the lame duck ends; keeps kube-proxy's fallback to serving terminating pods)")
 	idle := fs.String("idle", drain.IdleKeepAlive.String(), "idle keep-alive connections during the drain: keepalive, one-more or immediate")
-	keepAlive := fs.Duration("keepalive", 0, "keep-alive timeout advertised and enforced (0: "+drain.DefaultKeepAlive.String()+")")
+	keepAlive := fs.Duration("keepalive", 0, "keep-alive timeout advertised to clients and used by --idle=keepalive during the drain; never enforced while serving (0: "+drain.DefaultKeepAlive.String()+")")
 	deadline := fs.Duration("deadline", 0, "cancel requests still running this long after the drain began (0: "+drain.DefaultDeadline.String()+")")
 	forceAfter := fs.Duration("force-after", 0, "close every connection this long after --deadline (0: "+drain.DefaultForceAfter.String()+")")
 	quiet := fs.Duration("quiet", 0, "end the lame duck after this long without a new connection (0: never)")

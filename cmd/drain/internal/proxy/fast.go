@@ -46,10 +46,17 @@ type FastConfig struct {
 	// ReadyPath, if set, is a path the fast path never serves: requests for
 	// it go to net/http (where the readiness handler is).
 	ReadyPath string
-	// KeepAlive closes a connection idle that long between requests, and
-	// is advertised ("Keep-Alive: timeout=N") on its first response, as
-	// the drain library does. Zero means 5 s; negative, neither.
+	// KeepAlive is advertised ("Keep-Alive: timeout=N") on a connection's
+	// first response, as the drain library does. Zero means 5 s; negative,
+	// no hint. It is not enforced: see IdleTimeout.
 	KeepAlive time.Duration
+	// IdleTimeout closes a connection idle that long between requests.
+	// Zero means never, like net/http's Server and the drain library by
+	// default: a client that ignores the hint (Go's Transport, routers with
+	// 60-600 s upstream pools) must never race a close that the server it
+	// replaced would not make. During the drain the library's idle policy
+	// closes idle connections whatever this says.
+	IdleTimeout time.Duration
 	// ReadHeaderTimeout closes a connection whose request head is not
 	// complete this long after its first byte (slowloris). Zero: 10 s.
 	ReadHeaderTimeout time.Duration
@@ -175,10 +182,14 @@ func temporary(err error) bool {
 }
 
 // watch interrupts connections: all those between requests when the drain
-// begins, idle ones past KeepAlive and heads past ReadHeaderTimeout; and it
+// begins, idle ones past IdleTimeout and heads past ReadHeaderTimeout; and it
 // bounds every connection once the drain's deadline cancels the hold.
 func (f *Fast) watch(draining <-chan struct{}, stop <-chan struct{}) {
-	period := min(time.Second, max(min(f.cfg.KeepAlive, f.cfg.ReadHeaderTimeout)/4, 100*time.Millisecond))
+	shortest := f.cfg.ReadHeaderTimeout
+	if f.cfg.IdleTimeout > 0 {
+		shortest = min(shortest, f.cfg.IdleTimeout)
+	}
+	period := min(time.Second, max(shortest/4, 100*time.Millisecond))
 	t := time.NewTicker(period)
 	defer t.Stop()
 	ctxDone := f.ctx.Done()
@@ -217,7 +228,7 @@ func (f *Fast) watch(draining <-chan struct{}, stop <-chan struct{}) {
 				in := now.Sub(c.seenAt)
 				switch c.state.Load() {
 				case stateIdle:
-					if f.cfg.KeepAlive > 0 && in >= f.cfg.KeepAlive {
+					if f.cfg.IdleTimeout > 0 && in >= f.cfg.IdleTimeout {
 						c.interrupt(whyIdle)
 					}
 				case stateHead:

@@ -72,7 +72,7 @@ func TestFastServesOrHandsOver(t *testing.T) {
 // is not complete ReadHeaderTimeout after its first byte, are closed.
 func TestFastTimeouts(t *testing.T) {
 	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	addr, _, _, _ := frontWith(t, up, Config{}, &FastConfig{KeepAlive: 300 * time.Millisecond, ReadHeaderTimeout: 300 * time.Millisecond})
+	addr, _, _, _ := frontWith(t, up, Config{}, &FastConfig{KeepAlive: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond, ReadHeaderTimeout: 300 * time.Millisecond})
 	idle := dial(t, addr)
 	fmt.Fprint(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	res := readResponse(t, idle, "GET")
@@ -89,6 +89,31 @@ func TestFastTimeouts(t *testing.T) {
 			t.Errorf("%s connection: read %d, %v; want EOF (closed by the proxy)", name, n, err)
 		}
 		t.Logf("%s connection closed after %v", name, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// TestFastNoIdleCloseByDefault: with only the keep-alive hint set, a
+// connection idle for longer than the hint is still served, as a plain
+// net/http server (IdleTimeout 0) would serve it: closing it would race a
+// client that ignores the hint (issue 14's steady-state loss).
+func TestFastNoIdleCloseByDefault(t *testing.T) {
+	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	addr, _, _, _ := frontWith(t, up, Config{}, &FastConfig{KeepAlive: 200 * time.Millisecond})
+	c := dial(t, addr)
+	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	res := readResponse(t, c, "GET")
+	io.ReadAll(res.Body)
+	if got := res.Header.Get("Keep-Alive"); got != "timeout=1" {
+		t.Errorf("Keep-Alive hint %q, want timeout=1", got)
+	}
+	// Nothing to wait for: the assertion is that no close comes. Five
+	// times the hint, and more than the watcher's 100 ms minimum period.
+	time.Sleep(time.Second)
+	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res = readResponse(t, c, "GET")
+	if b, _ := io.ReadAll(res.Body); res.StatusCode != 200 || string(b) != "ok" {
+		t.Errorf("second request after 1 s idle: %d %q", res.StatusCode, b)
 	}
 }
 
