@@ -35,6 +35,18 @@ var testGroups = []flagGroup{
 // gets one "Flags" list.
 var flagGroups = map[string][]flagGroup{
 	"test": testGroups,
+	"exec": {
+		{"Listening and readiness", []string{"listen", "ready-path", "ready", "upstream-ready-path", "ready-timeout", "tcp-ready"}},
+		{"The drain", []string{"lame-duck", "quiet", "idle", "keepalive", "deadline", "force-after"}},
+		{"The application (COMMAND)", []string{"child-signal", "child-grace"}},
+		{"Proxying", []string{"fast-path", "read-header-timeout", "max-header-bytes", "trust-forwarded"}},
+		{"Logging", []string{"q"}},
+	},
+	"hello": {
+		{"Serving", []string{"addr", "delay", "tls", "tls-cert", "idle-timeout"}},
+		{"Shutdown", []string{"shutdown", "lame-duck", "quiet", "ready", "keepalive", "deadline"}},
+		{"Logging", []string{"v"}},
+	},
 	"compare": append([]flagGroup{
 		{"Servers to compare", []string{"modes", "peers", "peers-dir", "install", "with-exec", "delay"}},
 	}, testGroups...),
@@ -120,7 +132,11 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 func printFlagList(w io.Writer, fl []*flag.Flag) {
 	for _, f := range fl {
 		var b strings.Builder
-		fmt.Fprintf(&b, "  --%s", f.Name)
+		dashes := "--"
+		if len(f.Name) == 1 { // -q, -v: the short form reads as one
+			dashes = "-"
+		}
+		fmt.Fprintf(&b, "  %s%s", dashes, f.Name)
 		typ, usage := flag.UnquoteUsage(f)
 		if typ != "" {
 			b.WriteString(" " + typ)
