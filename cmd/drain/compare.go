@@ -92,6 +92,11 @@ func runCompare(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if fs.NArg() > 0 {
 		return usagef("compare takes no arguments, got %q", fs.Args())
 	}
+	// Output paths are checked before any row runs (a typo found after
+	// every row was measured costs the whole comparison).
+	if err := checkOutputs(map[string]string{"html": *htmlOut, "sweep-chart": *chartOut}); err != nil {
+		return err
+	}
 	self, err := selfExe()
 	if err != nil {
 		return fmt.Errorf("compare: finding this binary to run drain hello: %w", err)

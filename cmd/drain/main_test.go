@@ -61,6 +61,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"test", "--router", "nginx", "--network", "kernel", "--", "x"}, 2, "--router needs --network=model"},
 		{[]string{"test", "--router", "nginx", "--target", "http://127.0.0.1:1/"}, 2, "--router needs replicas started by drain test"},
 		{[]string{"compare", "--allow-lost", "-2"}, 2, "--allow-lost -2: need a number of requests >= 0, or -1 for no limit"},
+		{[]string{"compare", "--html", "/nonexistent-dir/x.html"}, 2, "--html: open /nonexistent-dir/x.html: no such file or directory"},
+		{[]string{"compare", "--html", "--json"}, 2, `--html "--json": looks like a flag, not a file name`},
 		{[]string{"test", "--", "/nonexistent/server"}, 2, "/nonexistent/server"},
 		{[]string{"hello", "--shutdown", "sometimes"}, 2, `unknown shutdown mode "sometimes"`},
 		{[]string{"hello", "extra"}, 2, "hello takes no arguments"},
