@@ -94,7 +94,13 @@ func run(bin, mode string, n int, win time.Duration) error {
 			return fmt.Errorf("unknown -mode %q: want slowloris, idle or noread", mode)
 		}
 	}
-	time.Sleep(time.Second)
+	// Settle: wait until the server is quiet (at most 1 tick of CPU in a
+	// second), so that the held window measures a server that waits, not one
+	// still serving what the clients sent (noread pipelines many requests).
+	settled := time.Now()
+	for measure(pid, time.Second) > 0.01 && time.Since(settled) < 90*time.Second {
+	}
+	settle := time.Since(settled)
 	heldCPU := measure(pid, win)
 	rss1 := rss(pid)
 
@@ -107,7 +113,7 @@ func run(bin, mode string, n int, win time.Duration) error {
 	select {
 	case exitErr = <-exited:
 		exitAfter = time.Since(start)
-		drainCPU = -1 // exited inside the window: see the exit line
+		drainCPU = -1 // exited inside the window: see "whole drain"
 	case <-time.After(win):
 		drainCPU = float64(cpu(pid)-c0) / 100
 		rss2 := rss(pid)
@@ -127,8 +133,8 @@ func run(bin, mode string, n int, win time.Duration) error {
 		whole = (ps.UserTime() + ps.SystemTime()).Seconds() - float64(c0)/100
 	}
 	pct := func(s float64) float64 { return 100 * s / win.Seconds() }
-	fmt.Printf("mode %-9s conns %5d  window %.0fs  idle %.2f CPU-s (%.1f%%)  held %.2f CPU-s (%.1f%%)  draining %.2f CPU-s (%.1f%%, %+.1f%% over idle)  SIGTERM->exit %.1fs (%v), whole drain %.2f CPU-s  RSS idle %.1f MiB held %.1f MiB  %.2f KiB/conn\n",
-		mode, n, win.Seconds(), idleCPU, pct(idleCPU), heldCPU, pct(heldCPU), drainCPU, pct(drainCPU), pct(drainCPU)-pct(idleCPU),
+	fmt.Printf("mode %-9s conns %5d  window %.0fs  settled after %.0fs  idle %.2f CPU-s (%.1f%%)  held %.2f CPU-s (%.1f%%)  draining %.2f CPU-s (%.1f%%, %+.1f%% over idle)  SIGTERM->exit %.1fs (%v), whole drain %.2f CPU-s  RSS idle %.1f MiB held %.1f MiB  %.2f KiB/conn\n",
+		mode, n, win.Seconds(), settle.Seconds(), idleCPU, pct(idleCPU), heldCPU, pct(heldCPU), drainCPU, pct(drainCPU), pct(drainCPU)-pct(idleCPU),
 		exitAfter.Seconds(), exitErr, whole, float64(rss0)/1024, float64(rss1)/1024, float64(rss1-rss0)/float64(n))
 	return nil
 }
