@@ -25,25 +25,26 @@ func main() {
 	bin := flag.String("drain", "drain", "the drain binary")
 	n := flag.Int("conns", 1000, "persistent connections")
 	viaExec := flag.Bool("exec", false, "measure `drain exec` in front of `drain hello --shutdown=stdlib` instead of the library")
+	keepalive := flag.String("keepalive", "0", "--keepalive for the server (0: its default, 5s); above the setup time, or connections quiet longer than it are closed at SIGTERM by design and count as lost")
 	flag.Parse()
-	if err := run(*bin, *n, *viaExec); err != nil {
+	if err := run(*bin, *n, *viaExec, *keepalive); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n int, viaExec bool) error {
+func run(bin string, n int, viaExec bool, keepalive string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "hello", "--shutdown=drain", "--addr", addr)
+	cmd := exec.Command(bin, "hello", "--shutdown=drain", "--keepalive", keepalive, "--addr", addr)
 	what := "library"
 	if viaExec {
 		// RSS below is drain exec's alone (the app behind it is not counted).
-		cmd = exec.Command(bin, "exec", "--q", "--listen", addr, "--", bin, "hello", "--shutdown=stdlib", "--addr", "{addr}")
+		cmd = exec.Command(bin, "exec", "--q", "--keepalive", keepalive, "--listen", addr, "--", bin, "hello", "--shutdown=stdlib", "--addr", "{addr}")
 		what = "exec"
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
