@@ -24,21 +24,29 @@ import (
 func main() {
 	bin := flag.String("drain", "drain", "the drain binary")
 	n := flag.Int("conns", 1000, "persistent connections")
+	viaExec := flag.Bool("exec", false, "measure `drain exec` in front of `drain hello --shutdown=stdlib` instead of the library")
+	keepalive := flag.String("keepalive", "0", "--keepalive for the server (0: its default, 5s); above the setup time, or connections quiet longer than it are closed at SIGTERM by design and count as lost")
 	flag.Parse()
-	if err := run(*bin, *n); err != nil {
+	if err := run(*bin, *n, *viaExec, *keepalive); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n int) error {
+func run(bin string, n int, viaExec bool, keepalive string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "hello", "--shutdown=drain", "--addr", addr)
+	cmd := exec.Command(bin, "hello", "--shutdown=drain", "--keepalive", keepalive, "--addr", addr)
+	what := "library"
+	if viaExec {
+		// RSS below is drain exec's alone (the app behind it is not counted).
+		cmd = exec.Command(bin, "exec", "--q", "--keepalive", keepalive, "--listen", addr, "--", bin, "hello", "--shutdown=stdlib", "--addr", "{addr}")
+		what = "exec"
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -48,16 +56,18 @@ func run(bin string, n int) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
+		if r, err := http.Get("http://" + addr + "/"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				break
+			}
 		}
 		if i > 200 {
 			return fmt.Errorf("server never listened on %s", addr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	http.DefaultClient.CloseIdleConnections()
 	rss0 := rss(cmd.Process.Pid)
 	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	conns := make([]net.Conn, n)
@@ -89,8 +99,8 @@ func run(bin string, n int) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	drain := time.Since(start)
-	fmt.Printf("conns %6d  lost %d  last answer %8.1f ms  SIGTERM->exit %8.1f ms  server RSS %6.1f KiB/conn\n",
-		n, lost, float64(sent.Microseconds())/1000, float64(drain.Microseconds())/1000, float64(rss1-rss0)/float64(n))
+	fmt.Printf("%-7s conns %6d  lost %d  last answer %8.1f ms  SIGTERM->exit %8.1f ms  server RSS %6.1f KiB/conn\n",
+		what, n, lost, float64(sent.Microseconds())/1000, float64(drain.Microseconds())/1000, float64(rss1-rss0)/float64(n))
 	return nil
 }
 
