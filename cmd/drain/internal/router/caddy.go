@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -93,19 +92,5 @@ func (c *caddy) apply(ctx context.Context, eps []endpoint.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+c.admin+"/id/drain_proxy/upstreams", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("PATCH /id/drain_proxy/upstreams: %s %s", resp.Status, body)
-	}
-	return nil
+	return adminCall(ctx, http.MethodPatch, "http://"+c.admin+"/id/drain_proxy/upstreams", "application/json", bytes.NewReader(b), http.StatusOK)
 }

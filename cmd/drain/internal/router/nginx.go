@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -91,20 +90,7 @@ func nginxList(eps []endpoint.Endpoint) string {
 func (n *nginx) apply(ctx context.Context, eps []endpoint.Endpoint) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.ctlAddr+"/configuration/backends", strings.NewReader(nginxList(eps)))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("POST /configuration/backends: %s %s", resp.Status, body)
-	}
-	return nil
+	return adminCall(ctx, http.MethodPost, "http://"+n.ctlAddr+"/configuration/backends", "", strings.NewReader(nginxList(eps)), http.StatusCreated)
 }
 
 // nginxConf is ingress-nginx's configuration, reduced to one Service, with

@@ -380,3 +380,26 @@ func lookPath(name string) (string, error) {
 	}
 	return "", exec.ErrNotFound
 }
+
+// adminCall sends one request to a router's own control API (Caddy's admin
+// API, the nginx Lua endpoint) and wants status want back; the error names
+// the call and the router's answer.
+func adminCall(ctx context.Context, method, url, contentType string, body io.Reader, want int) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s %s", method, req.URL.Path, resp.Status, msg)
+	}
+	return nil
+}
