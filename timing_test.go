@@ -181,29 +181,40 @@ func TestQuietEndsDelayEarly(t *testing.T) {
 	})
 }
 
+// negativeKeepAliveConn runs a Drainer with KeepAlive -1 and a 20 s
+// deadline (inside a synctest bubble) and returns a connection that has had
+// one request answered, its reader, Run's result and that response.
+func negativeKeepAliveConn(t *testing.T) (*Drainer, net.Conn, *bufio.Reader, <-chan error, *http.Response) {
+	t.Helper()
+	ln := newPipeListener()
+	d := New(Options{KeepAlive: -1, Deadline: 20 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
+	d.Add(&http.Server{Handler: hello}, ln)
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(context.Background()) }()
+	c, err := ln.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	c.Write([]byte(get))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return d, c, br, errc, resp
+}
+
 // TestNegativeKeepAliveBehavesAsOneMore: Options.KeepAlive < 0 means no
 // hint and no idle timeout, and IdleKeepAlive then behaves as IdleOneMore:
 // an idle connection is not closed when the listeners close but waits for
 // one more request (answered with "Connection: close") until the deadline.
 func TestNegativeKeepAliveBehavesAsOneMore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ln := newPipeListener()
-		d := New(Options{KeepAlive: -1, Deadline: 20 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
-		d.Add(&http.Server{Handler: hello}, ln)
-		errc := make(chan error, 1)
-		go func() { errc <- d.Run(context.Background()) }()
-		c, err := ln.dial()
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, c, br, errc, resp := negativeKeepAliveConn(t)
 		defer c.Close()
-		br := bufio.NewReader(c)
-		c.Write([]byte(get))
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
+		var err error
 		if h := resp.Header.Get("Keep-Alive"); h != "" {
 			t.Errorf("Keep-Alive hint %q with a negative KeepAlive", h)
 		}
@@ -230,23 +241,9 @@ func TestNegativeKeepAliveBehavesAsOneMore(t *testing.T) {
 // deadline, not before, and Run reports the deadline.
 func TestOneMoreClosesQuietConnectionAtDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ln := newPipeListener()
-		d := New(Options{KeepAlive: -1, Deadline: 20 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
-		d.Add(&http.Server{Handler: hello}, ln)
-		errc := make(chan error, 1)
-		go func() { errc <- d.Run(context.Background()) }()
-		c, err := ln.dial()
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, c, br, errc, _ := negativeKeepAliveConn(t)
 		defer c.Close()
-		br := bufio.NewReader(c)
-		c.Write([]byte(get))
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
+		var err error
 		start := time.Now()
 		d.Stop()
 		_, err = br.ReadByte()
