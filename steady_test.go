@@ -45,8 +45,8 @@ func TestNoIdleTimeoutInSteadyStateByDefault(t *testing.T) {
 // apart from DefaultKeepAlive-100ms to DefaultKeepAlive+540ms, around the
 // moment a server that closes idle connections after DefaultKeepAlive does
 // so: a request still on the wire then meets the close (the library's lazy
-// 5 s idle close, before 99fe1a5, lost 4 or more per run, at 5.25-5.38 s). With the defaults no request may
-// be lost.
+// 5 s idle close, before 99fe1a5, lost 4 or more per run, at 5.25-5.38 s).
+// With the defaults no request may be lost.
 func TestSteadyStateGoTransportOverLatency(t *testing.T) {
 	t.Parallel()
 	const clients = 128

@@ -1,3 +1,9 @@
 module github.com/drainhttp/drain/bench
 
-go 1.25.0
+go 1.26.0
+
+require golang.org/x/net v0.60.0 // indirect
+
+require github.com/drainhttp/drain v0.0.0-00010101000000-000000000000
+
+replace github.com/drainhttp/drain => ../
