@@ -96,6 +96,10 @@ func classify(err error) string {
 		return "reset"
 	case strings.Contains(err.Error(), "EOF"):
 		return "eof"
+	case strings.Contains(err.Error(), "broken pipe"):
+		return "broken_pipe"
+	case strings.Contains(err.Error(), "cannot retry"):
+		return "goaway_body_written" // x/net: a GOAWAY after the body was written, no GetBody
 	}
 	return "other:" + strings.ReplaceAll(err.Error(), " ", "_")
 }
