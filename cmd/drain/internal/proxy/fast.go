@@ -212,7 +212,7 @@ func (f *Fast) watch(draining <-chan struct{}, stop <-chan struct{}) {
 			// pollMax (upstream reads see the context themselves).
 			f.mu.Lock()
 			for c := range f.conns {
-				_ = c.c.SetDeadline(time.Now().Add(pollMax))
+				c.bound(time.Now().Add(pollMax))
 			}
 			f.mu.Unlock()
 		case now := <-t.C:
@@ -291,6 +291,11 @@ const (
 	stateIdle int32 = iota // waiting for the first byte of a request
 	stateHead              // part of a head has arrived
 	stateBusy              // a request is being served
+	// stateHanded: given to net/http. The watcher must no longer touch
+	// its deadlines: an interrupt meant for the fast path's read would
+	// abort net/http's, which then closes the connection with a request
+	// unread (a reset the client sees as a lost request).
+	stateHanded
 )
 
 // Why a connection's read was interrupted.
@@ -326,11 +331,21 @@ type fastConn struct {
 func (c *fastConn) interrupt(why int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Load() == stateBusy || c.why == whyDrain {
+	if st := c.state.Load(); st == stateBusy || st == stateHanded || c.why == whyDrain {
 		return // busy: looks at f.draining itself when done
 	}
 	c.why = why
 	_ = c.c.SetReadDeadline(aLongTimeAgo)
+}
+
+// bound sets a deadline on c's reads and writes, unless c has been handed
+// to net/http.
+func (c *fastConn) bound(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Load() != stateHanded {
+		_ = c.c.SetDeadline(t)
+	}
 }
 
 // setState moves to st and returns the interruption pending, if any,
@@ -341,7 +356,7 @@ func (c *fastConn) setState(st int32) int32 {
 	c.state.Store(st)
 	c.gen.Add(1)
 	why := c.why
-	if st == stateBusy && why != whyNone {
+	if (st == stateBusy || st == stateHanded) && why != whyNone {
 		c.why = whyNone
 		_ = c.c.SetReadDeadline(time.Time{})
 	}
@@ -380,6 +395,7 @@ func (c *fastConn) serve() {
 			return
 		}
 		if !ok {
+			c.setState(stateHanded)
 			b, _ := c.br.Peek(c.br.Buffered())
 			c.f.handOver(c.c, b, true)
 			handed = true
@@ -395,6 +411,7 @@ func (c *fastConn) serve() {
 		if c.setState(stateIdle) == whyDrain || c.f.isDraining() {
 			// Promised keep-alive before the drain began: the Drainer's
 			// idle policy decides, as for its own connections.
+			c.setState(stateHanded)
 			b, _ := c.br.Peek(c.br.Buffered())
 			c.f.handOver(c.c, b, true)
 			handed = true
