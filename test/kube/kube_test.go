@@ -58,6 +58,7 @@ func TestVariants(t *testing.T) {
 		"hello-drain-prestop":   {`["hello", "--shutdown=drain", "--lame-duck=-1s", "--addr=:8080"]`, true},
 		"hello-drain-keepready": {`["hello", "--shutdown=drain", "--ready=through-delay", "--addr=:8080"]`, false},
 		"hello-drain-readyfail": {`["hello", "--shutdown=drain", "--ready=until-drain", "--addr=:8080"]`, false},
+		"express-exec":          {"", false}, // no args: the image's entrypoint (drain exec -- node server.js)
 	}
 	seen := map[string]int{}
 	nameRE := regexp.MustCompile(`(?m)^  name: (\S+)$`)
@@ -81,7 +82,11 @@ func TestVariants(t *testing.T) {
 		if !strings.Contains(d, "kind: Deployment") {
 			continue
 		}
-		if !strings.Contains(d, "args: "+w.args) {
+		if w.args == "" {
+			if strings.Contains(d, "args:") || !strings.Contains(d, "image: drain-express:dev") {
+				t.Errorf("%s: want the drain-express image with its own entrypoint, no args:\n%s", name, d)
+			}
+		} else if !strings.Contains(d, "args: "+w.args) {
 			t.Errorf("%s: args not %s:\n%s", name, w.args, d)
 		}
 		if got := strings.Contains(d, "preStop:\n              sleep:\n                seconds: 5"); got != w.prestop {
