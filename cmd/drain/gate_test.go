@@ -84,6 +84,7 @@ func TestGateUsage(t *testing.T) {
 		{"replicas: html --", append([]string{"--html", "--"}, cmd[1:]...), `--html "--": looks like a flag`},
 		{"replicas: duration too short", append([]string{"--duration", "2s"}, cmd...), "--duration 2s ends before the rollout's last restart could be measured (at least 9s: --warmup 7s + 2 restarts x (--ready-delay 0s + --prestop 0s + --settle 1s))"},
 		{"replicas: insecure", append([]string{"--insecure"}, cmd...), "--insecure and --ca need an https --target"},
+		{"negative max-latency", append([]string{"--max-latency", "-1s"}, cmd...), "--max-latency -1s: need a duration >= 0"},
 		{"bad protocol", append([]string{"--protocol", "h3"}, cmd...), `--protocol "h3": use h1, h2c or h2`},
 		{"h2 without TLS", append([]string{"--protocol", "h2"}, cmd...), "protocol h2 needs TLS (an https target)"},
 		{"h2c to https", []string{"--target", tlsURL, "--insecure", "--protocol", "h2c", "--during", during}, "protocol h2c is clear text"},
