@@ -50,7 +50,9 @@ Exit status: 0 when at most --allow-lost requests were lost, 1 when more
 were, 2 on bad usage or when the replicas could not start (every flag and
 output path is checked first), 130 when Ctrl-C stopped the run (the report
 is partial and says "interrupted"). A request is ok only with a status in
---expect (default 2xx).
+--expect (default 2xx) and, if the client wrote it whole (steady, quiet,
+idle), answered within --max-latency (default 2s): a later answer is lost
+as "slow", a stall users see.
 
 --target URL loads a service you run (http:// or https:// and the URL's
 path; --host, --header, --method, --insecure, --ca). One request must
@@ -118,6 +120,7 @@ type testFlags struct {
 	quietAfter   time.Duration
 	quietLatency time.Duration
 	protocol     string
+	maxLatency   time.Duration
 }
 
 func (f *testFlags) register(fs interface {
@@ -158,6 +161,7 @@ func (f *testFlags) register(fs interface {
 	fs.IntVar(&f.quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
 	fs.DurationVar(&f.quietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
 	fs.DurationVar(&f.quietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
+	fs.DurationVar(&f.maxLatency, "max-latency", load.DefaultMaxLatency, "latency objective: a steady, quiet or idle request answered later than this is lost, outcome \"slow\" (a stall users see, such as a router waiting out its connect timeout); half-sent and slow bodies are exempt (0: none)")
 	fs.StringVar(&f.expect, "expect", "2xx", "statuses that count as ok: statuses, ranges and classes, comma-separated (e.g. 2xx,301); any other response is lost, by class")
 }
 
@@ -188,6 +192,8 @@ func (f *testFlags) validate() error {
 		return usagef("--quiet %d --quiet-after %v: need a count >= -1 and a positive gap", f.quiet, f.quietAfter)
 	case f.postRatio < 0 || f.postRatio > 1:
 		return usagef("--post-ratio %v: need a number between 0 and 1", f.postRatio)
+	case f.maxLatency < 0:
+		return usagef("--max-latency %v: need a duration >= 0 (0: no latency objective)", f.maxLatency)
 	case f.timeout < 0:
 		return usagef("--timeout %v: need a duration > 0 (0: the default, %v)", f.timeout, load.DefaultRequestTimeout)
 	case f.rate > load.MaxRate:
@@ -244,11 +250,12 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 		plan.Env = []string{"KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=443"}
 	}
 	return scenario.Spec{
-		Network: f.network,
-		Latency: f.latency,
-		Jitter:  f.jitter,
-		Router:  f.router,
-		Plan:    plan,
+		Network:    f.network,
+		Latency:    f.latency,
+		Jitter:     f.jitter,
+		Router:     f.router,
+		MaxLatency: f.maxLatency,
+		Plan:       plan,
 		Load: load.Config{
 			Rate:           f.rate,
 			Duration:       f.duration,
@@ -344,7 +351,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		cfg.Request = req
 		spec := scenario.TargetSpec{
 			URL: *target, Insecure: *insecure, CA: *caFile, Load: cfg, During: *during, Rollout: kube,
-			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, ArmOn: *armOn, Progress: progress,
+			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, ArmOn: *armOn, Progress: progress, MaxLatency: f.maxLatency,
 		}
 		if err := spec.Check(); err != nil {
 			return plainUsage(err)
