@@ -36,9 +36,12 @@ function send() {
   req.on('response', (h) => { status = h[':status']; });
   req.on('data', () => {});
   req.on('end', () => finish(status === 200 ? 'ok' : 'status_' + status));
-  // A stream that never got an id never left this client: nghttp2 refused
-  // to start it after the session read a GOAWAY (safe to re-send).
-  req.on('error', (e) => finish((e.code || 'error') + (e.message.match(/NGHTTP2_\w+/) ? ':' + e.message.match(/NGHTTP2_\w+/)[0] : '') + (req.id === undefined ? ':never_sent' : ':stream_' + (req.id > s.lastStreamID ? 'above_goaway' : 'sent'))));
+  // Where the stream stood against the GOAWAYs this session's JS had seen
+  // when the error came (the C++ side may have read one the event has not
+  // reported yet): no id (never started), above the lowest last-stream-id
+  // seen, or no GOAWAY seen yet / at or below it.
+  req.on('error', (e) => finish((e.code || 'error') + (e.message.match(/NGHTTP2_\w+/) ? ':' + e.message.match(/NGHTTP2_\w+/)[0] : '') +
+    (req.id === undefined ? ':no_id' : s.lastStreamID === undefined ? ':no_goaway_seen' : req.id > s.lastStreamID ? ':above_goaway' : ':within_goaway')));
   req.end('x');
 }
 const timer = setInterval(() => {
