@@ -321,6 +321,7 @@ type fastConn struct {
 
 	ctx  context.Context // its requests'
 	peek *peeker
+	hs   fastHead // its response heads' headSink
 
 	mu  sync.Mutex
 	why int32 // set by interrupt, read and cleared by serve
