@@ -279,7 +279,9 @@ func (f *Fast) handOver(c net.Conn, buffered []byte, kept bool) {
 	case len(buffered) > 0:
 		nc = &handedConn{Conn: c, prefix: bytes.Clone(buffered)}
 	case kept:
-		nc = &handedConn{Conn: c, waiting: true}
+		hc := &handedConn{Conn: c}
+		hc.waiting.Store(true)
+		nc = hc
 	}
 	if !f.hand.push(nc) {
 		c.Close()
@@ -321,6 +323,7 @@ type fastConn struct {
 
 	ctx  context.Context // its requests'
 	peek *peeker
+	hs   fastHead // its response heads' headSink
 
 	mu  sync.Mutex
 	why int32 // set by interrupt, read and cleared by serve
@@ -610,11 +613,11 @@ type handedConn struct {
 	net.Conn
 	prefix []byte // read by the fast path, not yet by net/http
 
-	mu      sync.Mutex
-	waiting bool      // no byte read since the hand-over
-	held    time.Time // the read deadline net/http set while waiting (zero: none)
-	heldAt  time.Time // when it set it
-	past    bool      // a past deadline was passed to the socket while waiting
+	waiting atomic.Bool // no byte read since the hand-over (set before the hand-over)
+	mu      sync.Mutex  // guards the deadline's hand-off below with waiting
+	held    time.Time   // the read deadline net/http set while waiting (zero: none)
+	heldAt  time.Time   // when it set it
+	past    bool        // a past deadline was passed to the socket while waiting
 }
 
 func (c *handedConn) Read(p []byte) (int, error) {
@@ -624,10 +627,10 @@ func (c *handedConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && c.waiting.Load() {
 		c.mu.Lock()
-		if c.waiting {
-			c.waiting = false
+		if c.waiting.Load() {
+			c.waiting.Store(false)
 			if !c.held.IsZero() {
 				_ = c.Conn.SetReadDeadline(c.held.Add(time.Since(c.heldAt)))
 			}
@@ -638,9 +641,12 @@ func (c *handedConn) Read(p []byte) (int, error) {
 }
 
 func (c *handedConn) SetReadDeadline(t time.Time) error {
+	if !c.waiting.Load() {
+		return c.Conn.SetReadDeadline(t)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.waiting {
+	if !c.waiting.Load() {
 		return c.Conn.SetReadDeadline(t)
 	}
 	now := time.Now()

@@ -25,6 +25,9 @@ type pooled struct {
 	idleSince time.Time               // when it was last put in the pool
 	taken     time.Time               // when it was taken for the current request
 	values    [numCommonFields]string // the last value of each common field, reused when equal
+	head      headState               // readResponseHead's, per head
+	hh        httpHead                // the net/http path's headSink
+	hb        httpChunks              // the net/http path's bodySink
 }
 
 // pool holds the idle upstream connections, most recently used last: a
