@@ -130,15 +130,16 @@ func TestTargetArmOnUsage(t *testing.T) {
 	}
 }
 
-// TestTargetArmOn: with --arm-on the hard cases are played out from the
-// moment --during prints the line (here 1.2 s in, just before its SIGTERM),
-// not from its start: a stdlib service loses the half-sent ones, and no
-// hard-case request ended before the line.
+// TestTargetArmOn: with --arm-on the hard cases are set up when --during
+// prints the line the first time (1.2 s in) and played out from the second
+// (1.5 s in, just before its SIGTERM), not at its start: a stdlib service
+// loses the half-sent ones, and no hard-case request began before the
+// first line or ended before the second.
 func TestTargetArmOn(t *testing.T) {
 	url, pid := startHello(t, "--shutdown", "stdlib")
 	results := filepath.Join(t.TempDir(), "results.jsonl")
-	during := fmt.Sprintf("sleep 1.2; echo 'pod/hello-1 Terminating'; sleep 0.1; kill -TERM %d; sleep 0.6", pid)
-	out, stderr, code := run(t, "test", "--json", "--results", results, "--target", url, "--during", during, "--arm-on", "Terminating",
+	during := fmt.Sprintf("sleep 1.2; echo 'pod/hello-2 Ready: arm'; sleep 0.3; echo 'pod/hello-1 Terminating: arm'; sleep 0.1; kill -TERM %d; sleep 0.6", pid)
+	out, stderr, code := run(t, "test", "--json", "--results", results, "--target", url, "--during", during, "--arm-on", "arm",
 		"--idle-after", "300ms", "--rate", "200", "--warmup", "300ms", "--settle", "300ms", "--quiet", "-1")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, stderr)
@@ -150,19 +151,19 @@ func TestTargetArmOn(t *testing.T) {
 	if hs := s.Kinds["halfsent"]; hs.Sent == 0 || hs.Survived != 0 {
 		t.Errorf("half-sent across the SIGTERM: %+v, want all lost", hs)
 	}
-	var start, end, played float64
+	var start, end, setUp, played float64
 	if _, err := fmt.Sscanf(stderr[strings.Index(stderr, "drain: --during ran from"):], "drain: --during ran from %fs to %fs", &start, &end); err != nil {
 		t.Fatalf("no --during timing in stderr: %v\n%s", err, stderr)
 	}
-	i := strings.Index(stderr, "drain: hard cases played out from ")
+	i := strings.Index(stderr, "drain: hard cases set up at ")
 	if i < 0 {
-		t.Fatalf("stderr does not say when the hard cases were played out:\n%s", stderr)
+		t.Fatalf("stderr does not say when the hard cases were set up and played out:\n%s", stderr)
 	}
-	if _, err := fmt.Sscanf(stderr[i:], "drain: hard cases played out from %fs", &played); err != nil {
+	if _, err := fmt.Sscanf(stderr[i:], "drain: hard cases set up at %fs, played out from %fs", &setUp, &played); err != nil {
 		t.Fatal(err)
 	}
-	if played-start < 1.2 || played-start > 1.3+0.5 {
-		t.Errorf("played out %.3fs after --during started, want just after its line at 1.2s", played-start)
+	if setUp-start < 1.2 || setUp-start > 1.5 || played-start < 1.5 || played-start > 1.5+0.5 {
+		t.Errorf("set up %.3fs and played out %.3fs after --during started, want just after its lines at 1.2s and 1.5s", setUp-start, played-start)
 	}
 	b, err := os.ReadFile(results)
 	if err != nil {
@@ -171,17 +172,20 @@ func TestTargetArmOn(t *testing.T) {
 	hard := 0
 	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 		var r struct {
-			Done int64  `json:"done_ns"`
-			Kind string `json:"kind"`
+			Sent, Done int64
+			Kind       string `json:"kind"`
 		}
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
+		if err := json.Unmarshal([]byte(strings.NewReplacer(`"sent_ns"`, `"Sent"`, `"done_ns"`, `"Done"`).Replace(line)), &r); err != nil {
 			t.Fatalf("results line %q: %v", line, err)
 		}
 		switch r.Kind {
 		case "idle", "halfsent", "slowbody":
 			hard++
-			if at := float64(r.Done) / 1e9; at < start+1.2 {
-				t.Errorf("%s request ended at %.3fs, before --during's line (%.3fs)", r.Kind, at, start+1.2)
+			if at := float64(r.Sent) / 1e9; at < start+1.2 {
+				t.Errorf("%s request began at %.3fs, before --during's first line (%.3fs)", r.Kind, at, start+1.2)
+			}
+			if at := float64(r.Done) / 1e9; at < start+1.5 {
+				t.Errorf("%s request ended at %.3fs, before --during's second line (%.3fs)", r.Kind, at, start+1.5)
 			}
 		}
 	}
@@ -190,25 +194,30 @@ func TestTargetArmOn(t *testing.T) {
 	}
 }
 
-// TestTargetArmOnNoLine: a line that never comes plays no hard case out,
-// and the run says so.
+// TestTargetArmOnNoLine: a line that never comes, or comes once only,
+// plays no hard case out, and the run says so.
 func TestTargetArmOnNoLine(t *testing.T) {
 	url, _ := startHello(t, "--shutdown", "drain")
-	out, stderr, code := run(t, "test", "--json", "--target", url, "--during", "echo started; sleep 0.3", "--arm-on", "Terminating",
-		"--rate", "200", "--warmup", "300ms", "--settle", "200ms", "--quiet", "-1")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
-	}
-	var s summary
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"idle", "halfsent", "slowbody"} {
-		if s.Kinds[k].Sent != 0 {
-			t.Errorf("%s played out though the line never came: %+v", k, s.Kinds[k])
+	for _, tc := range []struct{ during, want string }{
+		{"echo started; sleep 0.3", `--arm-on "arm": no line of --during's output contained it`},
+		{"echo arm; sleep 0.3", `--arm-on "arm": only one line of --during's output contained it`},
+	} {
+		out, stderr, code := run(t, "test", "--json", "--target", url, "--during", tc.during, "--arm-on", "arm",
+			"--rate", "200", "--warmup", "300ms", "--settle", "200ms", "--quiet", "-1")
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", tc.during, code, out, stderr)
 		}
-	}
-	if !strings.Contains(stderr, `--arm-on "Terminating": no line of --during's output contained it`) {
-		t.Errorf("no warning that the hard cases were not played out:\n%s", stderr)
+		var s summary
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"idle", "halfsent", "slowbody"} {
+			if s.Kinds[k].Sent != 0 {
+				t.Errorf("%s: %s played out though the second line never came: %+v", tc.during, k, s.Kinds[k])
+			}
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: no warning %q:\n%s", tc.during, tc.want, stderr)
+		}
 	}
 }

@@ -45,12 +45,14 @@ type TargetSpec struct {
 	// just before it starts), so they can straddle a SIGTERM that comes
 	// later in During, such as a rollout's first one.
 	ArmAfter time.Duration
-	// ArmOn, if set, plays the hard cases out from the moment a line of
-	// During's stdout first contains it (ArmOn and ArmAfter exclude each
-	// other); they are set up, as without it, just before During starts,
-	// so their connections exist when the SIGTERM comes. During says when
-	// that is (say when a rollout's first old pod turns Terminating)
-	// instead of a guess at how long it takes.
+	// ArmOn, if set, sets the hard cases up when a line of During's stdout
+	// first contains it and plays them out (their delays count) from the
+	// second such line (ArmOn and ArmAfter exclude each other): During
+	// says when the SIGTERM is near and when it comes (say when a
+	// rollout's first new pod is ready, then when the first old pod is
+	// deleted) instead of a guess at how long that takes. Set up just
+	// before the SIGTERM, the cases do not sit for seconds on a server
+	// that may time out an unfinished request head.
 	ArmOn string
 	// Output receives During's (or kubectl's) stdout and stderr
 	// (discarded if nil).
@@ -71,8 +73,9 @@ type TargetRun struct {
 	DuringErr              error
 	// ArmedAt is when the hard cases were played out from (their SIGTERM
 	// moment), an offset from Start (-1: never, e.g. During ended before
-	// ArmOn's line came).
-	ArmedAt time.Duration
+	// ArmOn's second line came); SetUpAt is when they were set up with
+	// ArmOn (-1 without it or before its first line).
+	ArmedAt, SetUpAt time.Duration
 	// Warnings say why the run may have measured less than it seems: a
 	// During that returned before a rollout could have replaced anything,
 	// a target on which nothing changed while it ran.
@@ -89,8 +92,12 @@ const MinRollout = 2 * time.Second
 // rollout of the target.
 func (run *TargetRun) warnings(spec TargetSpec, noReuse bool, conns int) {
 	if spec.ArmOn != "" && run.DuringStart >= 0 && run.ArmedAt < 0 {
-		run.Warnings = append(run.Warnings, fmt.Sprintf("--arm-on %q: no line of --during's output contained it before --during ended, "+
-			"so the hard cases (idle, half-sent, slow-body) were set up but never played out", spec.ArmOn))
+		seen := "no line of --during's output contained it"
+		if run.SetUpAt >= 0 {
+			seen = "only one line of --during's output contained it (the cases were set up, not played out)"
+		}
+		run.Warnings = append(run.Warnings, fmt.Sprintf("--arm-on %q: %s before --during ended, "+
+			"so the hard cases (idle, half-sent, slow-body) were not measured: print it once when the SIGTERM is near and once when it comes", spec.ArmOn, seen))
 	}
 	if run.DuringStart < 0 || run.DuringEnd < 0 || spec.Rollout != nil {
 		return
@@ -272,8 +279,8 @@ const maxTargetRun = 10 * time.Minute
 
 // ExecuteTarget runs the load against spec.URL and, once it is steady,
 // spec.During. The hard cases are set up on the service just before During
-// starts (or ArmAfter into it) and played out from its start (or ArmAfter
-// into it, or ArmOn's line of its output): their delays count from then.
+// starts and played out from then (their delays count from that moment), or
+// both ArmAfter into it, or on ArmOn's first and second line of its output.
 func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	t, cfg, err := spec.prepare()
 	if err != nil {
@@ -299,7 +306,7 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 		}
 	}
 	t0 := time.Now()
-	run := TargetRun{Start: t0, DuringStart: -1, DuringEnd: -1, ArmedAt: -1}
+	run := TargetRun{Start: t0, DuringStart: -1, DuringEnd: -1, ArmedAt: -1, SetUpAt: -1}
 	loadDone := make(chan struct{})
 	var loadErr error
 	go func() {
@@ -334,11 +341,11 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	if spec.During != "" || kube != nil {
 		if sleep(ctx, spec.Warmup) {
 			// The hard cases' connections are set up (the half-sent heads
-			// and slow bodies begun) just before During starts, unless
-			// ArmAfter sets them up later; they are played out (their
-			// delays count) from During's start, ArmAfter into it, or
-			// ArmOn's line: the moment of the SIGTERM they should cross.
-			if spec.ArmAfter <= 0 {
+			// and slow bodies begun) just before During starts, ArmAfter
+			// into it, or at ArmOn's first line; they are played out (their
+			// delays count) from then, or from ArmOn's second line: the
+			// moment of the SIGTERM they should cross.
+			if spec.ArmAfter <= 0 && spec.ArmOn == "" {
 				client.BeforeStop(0, addr)
 			}
 			play := func() {
@@ -346,28 +353,34 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 				run.ArmedAt = time.Since(t0)
 			}
 			run.DuringStart = time.Since(t0)
-			waited, armed, err := spec.startDuring(ctx, kube)
+			waited, setup, fire, err := spec.startDuring(ctx, kube)
 			switch {
 			case err != nil:
 				run.DuringErr = err
 			case spec.ArmAfter <= 0 && spec.ArmOn == "":
 				play()
 				run.DuringErr = <-waited
-			default:
-				var timer <-chan time.Time
-				if spec.ArmAfter > 0 {
-					t := time.NewTimer(spec.ArmAfter)
-					defer t.Stop()
-					timer = t.C
-				}
+			case spec.ArmAfter > 0:
+				t := time.NewTimer(spec.ArmAfter)
 				select {
-				case <-timer:
+				case <-t.C:
 					client.BeforeStop(0, addr)
 					play()
 					run.DuringErr = <-waited
-				case <-armed:
-					play()
-					run.DuringErr = <-waited
+				case run.DuringErr = <-waited:
+					t.Stop()
+				}
+			default:
+				select {
+				case <-setup:
+					client.BeforeStop(0, addr)
+					run.SetUpAt = time.Since(t0)
+					select {
+					case <-fire:
+						play()
+						run.DuringErr = <-waited
+					case run.DuringErr = <-waited:
+					}
 				case run.DuringErr = <-waited:
 				}
 			}
@@ -393,13 +406,14 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 }
 
 // startDuring starts During (or the Kubernetes rollout) and returns the
-// channel its end is sent on and, with ArmOn, one closed when a line of its
-// stdout first contains ArmOn (nil without ArmOn: never ready).
-func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan error, <-chan struct{}, error) {
-	waited := make(chan error, 1)
+// channel its end is sent on and, with ArmOn, two closed when a line of its
+// stdout contains ArmOn for the first and for the second time (nil without
+// ArmOn: never ready).
+func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (waited <-chan error, first, second <-chan struct{}, err error) {
+	end := make(chan error, 1)
 	if kube != nil {
-		go func() { waited <- kube.run(ctx) }()
-		return waited, nil, nil
+		go func() { end <- kube.run(ctx) }()
+		return end, nil, nil, nil
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
 	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
@@ -407,10 +421,10 @@ func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan e
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	if spec.ArmOn == "" {
 		if err := cmd.Start(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		go func() { waited <- cmd.Wait() }()
-		return waited, nil, nil
+		go func() { end <- cmd.Wait() }()
+		return end, nil, nil, nil
 	}
 	// Stdout through a pipe of our own, read line by line: Wait does not
 	// wait for it, so a child of During that keeps the pipe open (say a
@@ -418,33 +432,33 @@ func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan e
 	out := &lockedWriter{w: spec.Output}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cmd.Stdout, cmd.Stderr = w, out
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	w.Close()
-	armed := make(chan struct{})
+	lines := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
 	go func() {
 		defer r.Close()
 		br := bufio.NewReader(r)
-		for matched := false; ; {
+		for n := 0; ; {
 			line, err := br.ReadString('\n')
 			out.Write([]byte(line))
-			if !matched && strings.Contains(line, spec.ArmOn) {
-				matched = true
-				close(armed)
+			if n < len(lines) && strings.Contains(line, spec.ArmOn) {
+				close(lines[n])
+				n++
 			}
 			if err != nil {
 				return
 			}
 		}
 	}()
-	go func() { waited <- cmd.Wait() }()
-	return waited, armed, nil
+	go func() { end <- cmd.Wait() }()
+	return end, lines[0], lines[1], nil
 }
 
 // lockedWriter serializes writes to w (nil: discarded): During's stderr and
