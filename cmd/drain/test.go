@@ -50,7 +50,9 @@ Exit status: 0 when at most --allow-lost requests were lost, 1 when more
 were, 2 on bad usage or when the replicas could not start (every flag and
 output path is checked first), 130 when Ctrl-C stopped the run (the report
 is partial and says "interrupted"). A request is ok only with a status in
---expect (default 2xx).
+--expect (default 2xx) and, if the client wrote it whole (steady, quiet,
+idle), answered within --max-latency (default 2s): a later answer is lost
+as "slow", a stall users see.
 
 --target URL loads a service you run (http:// or https:// and the URL's
 path; --host, --header, --method, --insecure, --ca). One request must
@@ -118,6 +120,7 @@ type testFlags struct {
 	quietAfter   time.Duration
 	quietLatency time.Duration
 	protocol     string
+	maxLatency   time.Duration
 }
 
 func (f *testFlags) register(fs interface {
@@ -158,6 +161,7 @@ func (f *testFlags) register(fs interface {
 	fs.IntVar(&f.quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
 	fs.DurationVar(&f.quietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
 	fs.DurationVar(&f.quietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
+	fs.DurationVar(&f.maxLatency, "max-latency", load.DefaultMaxLatency, "latency objective: a steady, quiet or idle request answered later than this is lost, outcome \"slow\" (a stall users see, such as a router waiting out its connect timeout); half-sent and slow bodies are exempt (0: none)")
 	fs.StringVar(&f.expect, "expect", "2xx", "statuses that count as ok: statuses, ranges and classes, comma-separated (e.g. 2xx,301); any other response is lost, by class")
 }
 
@@ -188,6 +192,8 @@ func (f *testFlags) validate() error {
 		return usagef("--quiet %d --quiet-after %v: need a count >= -1 and a positive gap", f.quiet, f.quietAfter)
 	case f.postRatio < 0 || f.postRatio > 1:
 		return usagef("--post-ratio %v: need a number between 0 and 1", f.postRatio)
+	case f.maxLatency < 0:
+		return usagef("--max-latency %v: need a duration >= 0 (0: no latency objective)", f.maxLatency)
 	case f.timeout < 0:
 		return usagef("--timeout %v: need a duration > 0 (0: the default, %v)", f.timeout, load.DefaultRequestTimeout)
 	case f.rate > load.MaxRate:
@@ -244,11 +250,12 @@ func (f *testFlags) spec(command []string) scenario.Spec {
 		plan.Env = []string{"KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=443"}
 	}
 	return scenario.Spec{
-		Network: f.network,
-		Latency: f.latency,
-		Jitter:  f.jitter,
-		Router:  f.router,
-		Plan:    plan,
+		Network:    f.network,
+		Latency:    f.latency,
+		Jitter:     f.jitter,
+		Router:     f.router,
+		MaxLatency: f.maxLatency,
+		Plan:       plan,
 		Load: load.Config{
 			Rate:           f.rate,
 			Duration:       f.duration,
@@ -281,6 +288,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	target := fs.String("target", "", "load only: send to this running service (http[s]://host[:port][/path]) instead of starting replicas; one request must succeed first (else exit 2)")
 	during := fs.String("during", "", "with --target: run this shell command once the load is steady; the load ends --settle after it exits, so it must block until the rollout is over, e.g. 'kubectl rollout restart deployment/api && kubectl rollout status deployment/api' (or use --rollout deployment/api)")
 	armAfter := fs.Duration("arm-after", 0, "with --during: set the hard cases up this long after CMD starts (0: just before), e.g. when a rollout's first SIGTERM comes")
+	armOn := fs.String("arm-on", "", "with --during: set the hard cases up when a line of CMD's stdout first contains this string, and play them out from the second such line: CMD prints it when the SIGTERM is near and when it comes (e.g. when a rollout's first new pod is ready, then when the first old pod is deleted)")
 	idleAfter := fs.Duration("idle-after", load.DefaultIdleAfter, "idle connections send their request this long after SIGTERM (with --during: after CMD starts)")
 	var headers stringList
 	fs.Var(&headers, "header", "extra request header `Name:value` (repeatable), e.g. 'Authorization: Bearer ...'")
@@ -311,6 +319,8 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	switch {
 	case *armAfter < 0:
 		return usagef("--arm-after %v: need a duration >= 0", *armAfter)
+	case *armOn == "" && flagSet(fs, "arm-on"):
+		return usagef("--arm-on '': give the string a line of --during's output will contain when the SIGTERM is near and when it comes")
 	case *idleAfter <= 0:
 		return usagef("--idle-after %v: need a positive duration", *idleAfter)
 	case *allowLost < 0:
@@ -341,7 +351,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		cfg.Request = req
 		spec := scenario.TargetSpec{
 			URL: *target, Insecure: *insecure, CA: *caFile, Load: cfg, During: *during, Rollout: kube,
-			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, Progress: progress,
+			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, ArmOn: *armOn, Progress: progress, MaxLatency: f.maxLatency,
 		}
 		if err := spec.Check(); err != nil {
 			return plainUsage(err)
@@ -402,6 +412,13 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	return run.RollErr
 }
 
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // runTarget runs drain test --target and writes its report.
 func runTarget(ctx context.Context, spec scenario.TargetSpec, fs *flag.FlagSet, stderr io.Writer, out testOutput, logPath string) error {
 	spec.Output = stderr // --during's output is part of the story, not noise
@@ -429,6 +446,9 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, fs *flag.FlagSet, 
 			what = "--rollout " + spec.Rollout.Ref
 		}
 		fmt.Fprintf(stderr, "drain: %s ran from %.3fs to %.3fs (%v)\n", what, run.DuringStart.Seconds(), run.DuringEnd.Seconds(), exitStatus(run.DuringErr))
+		if spec.ArmOn != "" && run.ArmedAt >= 0 {
+			fmt.Fprintf(stderr, "drain: hard cases set up at %.3fs, played out from %.3fs (--arm-on %q)\n", run.SetUpAt.Seconds(), run.ArmedAt.Seconds(), spec.ArmOn)
+		}
 	}
 	for _, w := range run.Warnings {
 		fmt.Fprintln(stderr, "drain: warning:", w)

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
@@ -42,10 +45,21 @@ type TargetSpec struct {
 	// just before it starts), so they can straddle a SIGTERM that comes
 	// later in During, such as a rollout's first one.
 	ArmAfter time.Duration
+	// ArmOn, if set, sets the hard cases up when a line of During's stdout
+	// first contains it and plays them out (their delays count) from the
+	// second such line (ArmOn and ArmAfter exclude each other): During
+	// says when the SIGTERM is near and when it comes (say when a
+	// rollout's first new pod is ready, then when the first old pod is
+	// deleted) instead of a guess at how long that takes. Set up just
+	// before the SIGTERM, the cases do not sit for seconds on a server
+	// that may time out an unfinished request head.
+	ArmOn string
 	// Output receives During's (or kubectl's) stdout and stderr
 	// (discarded if nil).
 	Output   io.Writer
 	Progress func(line string)
+	// MaxLatency is the latency objective, as Spec.MaxLatency.
+	MaxLatency time.Duration
 }
 
 // TargetRun is what happened; the Results carry Replica 0 (the service).
@@ -57,6 +71,11 @@ type TargetRun struct {
 	// or Rollout); DuringErr is its failure, if any.
 	DuringStart, DuringEnd time.Duration
 	DuringErr              error
+	// ArmedAt is when the hard cases were played out from (their SIGTERM
+	// moment), an offset from Start (-1: never, e.g. During ended before
+	// ArmOn's second line came); SetUpAt is when they were set up with
+	// ArmOn (-1 without it or before its first line).
+	ArmedAt, SetUpAt time.Duration
 	// Warnings say why the run may have measured less than it seems: a
 	// During that returned before a rollout could have replaced anything,
 	// a target on which nothing changed while it ran.
@@ -72,6 +91,14 @@ const MinRollout = 2 * time.Second
 // warnings looks at a finished run for signs that During did not cover a
 // rollout of the target.
 func (run *TargetRun) warnings(spec TargetSpec, noReuse bool, conns int) {
+	if spec.ArmOn != "" && run.DuringStart >= 0 && run.ArmedAt < 0 {
+		seen := "no line of --during's output contained it"
+		if run.SetUpAt >= 0 {
+			seen = "only one line of --during's output contained it (the cases were set up, not played out)"
+		}
+		run.Warnings = append(run.Warnings, fmt.Sprintf("--arm-on %q: %s before --during ended, "+
+			"so the hard cases (idle, half-sent, slow-body) were not measured: print it once when the SIGTERM is near and once when it comes", spec.ArmOn, seen))
+	}
 	if run.DuringStart < 0 || run.DuringEnd < 0 || spec.Rollout != nil {
 		return
 	}
@@ -219,6 +246,16 @@ func (spec TargetSpec) prepare() (Target, load.Config, error) {
 	if spec.During != "" && spec.Rollout != nil {
 		return t, cfg, fmt.Errorf("%w: --during and a Kubernetes --rollout exclude each other", ErrTarget)
 	}
+	if spec.ArmOn != "" {
+		switch {
+		case spec.During == "":
+			return t, cfg, fmt.Errorf("%w: --arm-on %q is matched on --during's output: it needs --during CMD", ErrTarget, spec.ArmOn)
+		case spec.ArmAfter > 0:
+			return t, cfg, fmt.Errorf("%w: --arm-on and --arm-after exclude each other: arm the hard cases on a line of --during's output, or a fixed time after it starts", ErrTarget)
+		case strings.ContainsAny(spec.ArmOn, "\r\n"):
+			return t, cfg, fmt.Errorf("%w: --arm-on %q: it is matched within one line; give it without line breaks", ErrTarget, spec.ArmOn)
+		}
+	}
 	if cfg.Duration == 0 {
 		if spec.During == "" && spec.Rollout == nil {
 			return t, cfg, fmt.Errorf("%w: give --duration, or --during CMD (or --rollout KIND/NAME) to run until it ends", ErrTarget)
@@ -242,7 +279,8 @@ const maxTargetRun = 10 * time.Minute
 
 // ExecuteTarget runs the load against spec.URL and, once it is steady,
 // spec.During. The hard cases are set up on the service just before During
-// starts and played out after it started (their delays count from then).
+// starts and played out from then (their delays count from that moment), or
+// both ArmAfter into it, or on ArmOn's first and second line of its output.
 func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	t, cfg, err := spec.prepare()
 	if err != nil {
@@ -268,7 +306,7 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 		}
 	}
 	t0 := time.Now()
-	run := TargetRun{Start: t0, DuringStart: -1, DuringEnd: -1}
+	run := TargetRun{Start: t0, DuringStart: -1, DuringEnd: -1, ArmedAt: -1, SetUpAt: -1}
 	loadDone := make(chan struct{})
 	var loadErr error
 	go func() {
@@ -302,29 +340,48 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	}()
 	if spec.During != "" || kube != nil {
 		if sleep(ctx, spec.Warmup) {
-			if spec.ArmAfter <= 0 {
+			// The hard cases' connections are set up (the half-sent heads
+			// and slow bodies begun) just before During starts, ArmAfter
+			// into it, or at ArmOn's first line; they are played out (their
+			// delays count) from then, or from ArmOn's second line: the
+			// moment of the SIGTERM they should cross.
+			if spec.ArmAfter <= 0 && spec.ArmOn == "" {
 				client.BeforeStop(0, addr)
 			}
+			play := func() {
+				client.AfterStop(0, time.Now())
+				run.ArmedAt = time.Since(t0)
+			}
 			run.DuringStart = time.Since(t0)
-			waited, err := spec.startDuring(ctx, kube)
-			if err != nil {
+			waited, setup, fire, err := spec.startDuring(ctx, kube)
+			switch {
+			case err != nil:
 				run.DuringErr = err
-			} else {
-				if spec.ArmAfter <= 0 {
-					client.AfterStop(0, time.Now())
+			case spec.ArmAfter <= 0 && spec.ArmOn == "":
+				play()
+				run.DuringErr = <-waited
+			case spec.ArmAfter > 0:
+				t := time.NewTimer(spec.ArmAfter)
+				select {
+				case <-t.C:
+					client.BeforeStop(0, addr)
+					play()
 					run.DuringErr = <-waited
-				} else {
-					// The hard cases go on the wire ArmAfter into During,
-					// e.g. when a rollout's first SIGTERM comes.
-					t := time.NewTimer(spec.ArmAfter)
+				case run.DuringErr = <-waited:
+					t.Stop()
+				}
+			default:
+				select {
+				case <-setup:
+					client.BeforeStop(0, addr)
+					run.SetUpAt = time.Since(t0)
 					select {
-					case <-t.C:
-						client.BeforeStop(0, addr)
-						client.AfterStop(0, time.Now())
+					case <-fire:
+						play()
 						run.DuringErr = <-waited
 					case run.DuringErr = <-waited:
-						t.Stop()
 					}
+				case run.DuringErr = <-waited:
 				}
 			}
 			run.DuringEnd = time.Since(t0)
@@ -335,6 +392,7 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	}
 	<-loadDone
 	alignResults(run.Results, client, t0)
+	load.MarkSlow(run.Results, spec.MaxLatency)
 	close(stopProgress)
 	<-progressDone
 	run.Duration = time.Since(t0)
@@ -348,22 +406,75 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 }
 
 // startDuring starts During (or the Kubernetes rollout) and returns the
-// channel its end is sent on.
-func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan error, error) {
-	waited := make(chan error, 1)
+// channel its end is sent on and, with ArmOn, two closed when a line of its
+// stdout contains ArmOn for the first and for the second time (nil without
+// ArmOn: never ready).
+func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (waited <-chan error, first, second <-chan struct{}, err error) {
+	end := make(chan error, 1)
 	if kube != nil {
-		go func() { waited <- kube.run(ctx) }()
-		return waited, nil
+		go func() { end <- kube.run(ctx) }()
+		return end, nil, nil, nil
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
 	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
 	cmd.SysProcAttr = duringSysProcAttr()
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	if spec.ArmOn == "" {
+		if err := cmd.Start(); err != nil {
+			return nil, nil, nil, err
+		}
+		go func() { end <- cmd.Wait() }()
+		return end, nil, nil, nil
 	}
-	go func() { waited <- cmd.Wait() }()
-	return waited, nil
+	// Stdout through a pipe of our own, read line by line: Wait does not
+	// wait for it, so a child of During that keeps the pipe open (say a
+	// watcher left running) cannot hold the run's end back.
+	out := &lockedWriter{w: spec.Output}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = w, out
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil, nil, nil, err
+	}
+	w.Close()
+	lines := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	go func() {
+		defer r.Close()
+		br := bufio.NewReader(r)
+		for n := 0; ; {
+			line, err := br.ReadString('\n')
+			out.Write([]byte(line))
+			if n < len(lines) && strings.Contains(line, spec.ArmOn) {
+				close(lines[n])
+				n++
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { end <- cmd.Wait() }()
+	return end, lines[0], lines[1], nil
+}
+
+// lockedWriter serializes writes to w (nil: discarded): During's stderr and
+// the lines copied from its stdout reach it from two goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil || len(p) == 0 {
+		return len(p), nil
+	}
+	return l.w.Write(p)
 }
 
 // sleep waits d; false when ctx ended first.
