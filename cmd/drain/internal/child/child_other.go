@@ -12,6 +12,3 @@ func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: t
 func becomeSubreaper() error { return errors.New("child subreaper: Linux only") }
 
 func killOrphans() {}
-
-// WaitExit is Linux-only (waitid with WNOWAIT).
-func WaitExit(pid int) error { return errors.ErrUnsupported }

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -645,17 +644,5 @@ func TestMaxDuration(t *testing.T) {
 	p := Plan{Replicas: 3, ReadyDelay: 2 * time.Second, PreStop: time.Second, Warmup: -1, Settle: -1, Grace: time.Second, ReadyTimeout: time.Second}
 	if got, want := p.MaxDuration(), 3*(4*time.Second)+time.Second+5*time.Second; got != want {
 		t.Errorf("%+v: MaxDuration() = %v, want %v", p, got, want)
-	}
-}
-
-// TestSignalName: the names the report shows come from x/sys/unix's table,
-// with a number for a signal it does not name.
-func TestSignalName(t *testing.T) {
-	for s, want := range map[syscall.Signal]string{
-		syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM", syscall.SIGSEGV: "SIGSEGV", syscall.Signal(99): "signal 99",
-	} {
-		if got := signalName(s); got != want {
-			t.Errorf("signalName(%d) = %q, want %q", int(s), got, want)
-		}
 	}
 }
