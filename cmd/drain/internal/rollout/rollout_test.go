@@ -273,12 +273,7 @@ func TestIgnoresSIGTERMKilledAfterGrace(t *testing.T) {
 	p.Grace = grace
 	r := New(p, time.Time{})
 	defer r.Stop()
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Roll(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	startRoll(t, r)
 	old := r.Replicas()[0]
 	if !old.Killed || old.Signal != "SIGKILL" || old.ExitCode != -1 {
 		t.Errorf("old replica: Killed %v, Signal %q, ExitCode %d; want killed by SIGKILL", old.Killed, old.Signal, old.ExitCode)
@@ -426,12 +421,7 @@ func TestPreStopDelaysSIGTERM(t *testing.T) {
 	p.Propagation = 50 * time.Millisecond
 	r := New(p, time.Time{})
 	defer r.Stop()
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Roll(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	startRoll(t, r)
 	old := r.Replicas()[0]
 	if old.SIGTERM-old.Deleted < preStop {
 		t.Errorf("SIGTERM %v after deletion, want at least PreStop %v", old.SIGTERM-old.Deleted, preStop)
@@ -644,5 +634,17 @@ func TestMaxDuration(t *testing.T) {
 	p := Plan{Replicas: 3, ReadyDelay: 2 * time.Second, PreStop: time.Second, Warmup: -1, Settle: -1, Grace: time.Second, ReadyTimeout: time.Second}
 	if got, want := p.MaxDuration(), 3*(4*time.Second)+time.Second+5*time.Second; got != want {
 		t.Errorf("%+v: MaxDuration() = %v, want %v", p, got, want)
+	}
+}
+
+// startRoll starts r's replicas and rolls them once, failing the test on
+// an error.
+func startRoll(t *testing.T, r *Runner) {
+	t.Helper()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Roll(context.Background(), nil); err != nil {
+		t.Fatal(err)
 	}
 }

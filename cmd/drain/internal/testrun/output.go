@@ -78,6 +78,19 @@ func (o output) write(sum report.Summary, results []load.Result, name string) er
 	return nil
 }
 
+// report writes sum's reports, then says how the run ended first: the
+// reports could not be written, it was interrupted (InterruptedError), or
+// it failed (err, which may be nil).
+func (o output) report(sum report.Summary, run scenario.Run, name string, err error) error {
+	if werr := o.write(sum, run.Results, name); werr != nil {
+		return werr
+	}
+	if run.Interrupted {
+		return InterruptedError{run.InterruptedAt}
+	}
+	return err
+}
+
 // check turns too many lost requests into a LostError (exit status 1).
 func (o output) check(sum report.Summary) error {
 	if sum.Lost > o.allowLost {

@@ -149,13 +149,7 @@ func runReplicas(ctx context.Context, spec scenario.Spec, stderr io.Writer, out 
 		return err
 	}
 	sum := m.summarize(run)
-	if werr := out.write(sum, run.Results, name); werr != nil {
-		return werr
-	}
-	if run.Interrupted {
-		return InterruptedError{run.InterruptedAt}
-	}
-	if err != nil {
+	if err := out.report(sum, run, name, err); err != nil {
 		return err
 	}
 	if run.RollErr != nil {
@@ -189,11 +183,7 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, stderr io.Writer, 
 		return err
 	}
 	if run.DuringStart >= 0 {
-		what := "--during"
-		if spec.Rollout != nil {
-			what = "--rollout " + spec.Rollout.Ref
-		}
-		fmt.Fprintf(stderr, "drain: %s ran from %.3fs to %.3fs (%v)\n", what, run.DuringStart.Seconds(), run.DuringEnd.Seconds(), exitStatus(run.DuringErr))
+		fmt.Fprintf(stderr, "drain: %s ran from %.3fs to %.3fs (%v)\n", during(spec, "--during"), run.DuringStart.Seconds(), run.DuringEnd.Seconds(), exitStatus(run.DuringErr))
 	}
 	for _, w := range run.Warnings {
 		fmt.Fprintln(stderr, "drain: warning:", w)
@@ -206,21 +196,20 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, stderr io.Writer, 
 	if run.DuringStart >= 0 {
 		sum.SetSteady(run.DuringStart, run.Results) // before --during: the steady state
 	}
-	if werr := out.write(sum, run.Results, spec.URL); werr != nil {
-		return werr
-	}
-	if srun.Interrupted {
-		return InterruptedError{srun.InterruptedAt}
-	}
-	if err != nil {
+	if err := out.report(sum, srun, spec.URL, err); err != nil {
 		return err
 	}
 	if run.DuringErr != nil {
-		what := fmt.Sprintf("--during %q", spec.During)
-		if spec.Rollout != nil {
-			what = "--rollout " + spec.Rollout.Ref
-		}
-		return fmt.Errorf("%s: %w", what, run.DuringErr)
+		return fmt.Errorf("%s: %w", during(spec, fmt.Sprintf("--during %q", spec.During)), run.DuringErr)
 	}
 	return out.check(sum)
+}
+
+// during names what ran during the load: "--rollout KIND/NAME" for a
+// Kubernetes rollout, else the --during command as flag names it.
+func during(spec scenario.TargetSpec, flag string) string {
+	if spec.Rollout != nil {
+		return "--rollout " + spec.Rollout.Ref
+	}
+	return flag
 }
