@@ -41,7 +41,9 @@ Exit status: 0 when at most --allow-lost requests were lost, 1 when more
 were, 2 on bad usage or when the replicas could not start (every flag and
 output path is checked first), 130 when Ctrl-C stopped the run (the report
 is partial and says "interrupted"). A request is ok only with a status in
---expect (default 2xx).
+--expect (default 2xx) and, if the client wrote it whole (steady, quiet,
+idle), answered within --max-latency (default 2s): a later answer is lost
+as "slow", a stall users see.
 
 --target URL loads a service you run (http:// or https:// and the URL's
 path; --host, --header, --method, --insecure, --ca). One request must
@@ -101,6 +103,7 @@ func registerOptions(fs *flag.FlagSet, f *testrun.Options) {
 	fs.IntVar(&f.Quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
 	fs.DurationVar(&f.QuietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
 	fs.DurationVar(&f.QuietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
+	fs.DurationVar(&f.MaxLatency, "max-latency", load.DefaultMaxLatency, "latency objective: a steady, quiet or idle request answered later than this is lost, outcome \"slow\" (a stall users see, such as a router waiting out its connect timeout); half-sent and slow bodies are exempt (0: none)")
 	fs.StringVar(&f.Expect, "expect", "2xx", "statuses that count as ok: statuses, ranges and classes, comma-separated (e.g. 2xx,301); any other response is lost, by class")
 }
 
@@ -116,6 +119,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fs.StringVar(&cfg.Target, "target", "", "load only: send to this running service (http[s]://host[:port][/path]) instead of starting replicas; one request must succeed first (else exit 2)")
 	fs.StringVar(&cfg.During, "during", "", "with --target: run this shell command once the load is steady; the load ends --settle after it exits, so it must block until the rollout is over, e.g. 'kubectl rollout restart deployment/api && kubectl rollout status deployment/api' (or use --rollout deployment/api)")
 	fs.DurationVar(&cfg.ArmAfter, "arm-after", 0, "with --during: set the hard cases up this long after CMD starts (0: just before), e.g. when a rollout's first SIGTERM comes")
+	fs.StringVar(&cfg.ArmOn, "arm-on", "", "with --during: play the hard cases out (set up before CMD starts) from the moment a line of CMD's stdout first contains this string: CMD says when the SIGTERM comes (e.g. it prints the string when the first old pod turns Terminating)")
 	fs.DurationVar(&cfg.IdleAfter, "idle-after", load.DefaultIdleAfter, "idle connections send their request this long after SIGTERM (with --during: after CMD starts)")
 	fs.Var((*stringList)(&cfg.Header), "header", "extra request header `Name:value` (repeatable), e.g. 'Authorization: Bearer ...'")
 	fs.StringVar(&cfg.Host, "host", "", "Host header (and TLS server name) of every request, e.g. an Ingress's host rule (default: the address dialed)")

@@ -68,7 +68,7 @@ func NewRow(server, strategy string, s Summary) Row {
 		Reset:    o[load.Reset],
 		EOF:      o[load.EOF],
 		S503:     o[load.Status503],
-		Other:    o[load.Timeout] + o[load.Status5xx] + o[load.Status502] + o[load.Status504] + o[load.Status4xx] + o[load.StatusOther] + o[load.GoAway] + o[load.RefusedStream] + o[load.Unreachable] + o[load.Other],
+		Other:    o[load.Timeout] + o[load.Status5xx] + o[load.Status502] + o[load.Status504] + o[load.Status4xx] + o[load.StatusOther] + o[load.GoAway] + o[load.RefusedStream] + o[load.Unreachable] + o[load.Slow] + o[load.Other],
 		HalfSent: s.Kinds[load.HalfSent],
 		Idle:     s.Kinds[load.Idle],
 		Drain:    s.MedianDrain(),

@@ -60,6 +60,8 @@ func TestDiagnose(t *testing.T) {
 			[]string{"router-upstream"}, []int{2}, []string{"2 answered by the router itself (1 502, 1 504)"}},
 		{"HTTP/2 refused streams", sum(req(1100*ms, load.GoAway, -1), req(1200*ms, load.RefusedStream, -1)),
 			[]string{"h2-refused"}, []int{2}, []string{"2 HTTP/2 streams left unprocessed (1 goaway, 1 refused_stream)"}},
+		{"slow answers, wherever sent", sum(req(500*ms, load.Slow, 0), req(1100*ms, load.Slow, -1), req(2100*ms, load.Slow, 1)),
+			[]string{"slow"}, []int{3}, []string{"3 answered, but later than the latency objective (--max-latency)"}},
 		{"before SIGTERM", sum(req(500*ms, load.Status5xx, 0)),
 			[]string{"before-sigterm"}, []int{1}, []string{"not a shutdown problem"}},
 		{"several rules, in rule order", sum(req(500*ms, load.Status5xx, 0), req(1010*ms, load.Refused, 0), req(1050*ms, load.Reset, 0)),

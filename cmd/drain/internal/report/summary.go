@@ -104,7 +104,7 @@ type Summary struct {
 	Outcomes map[load.Outcome]int   // every outcome, 0 included
 	Kinds    map[load.Kind]Survival // every kind, zero included
 
-	Latency Percentiles // Done - Intended of the OK requests
+	Latency Percentiles // Done - Intended of the answered requests: OK and Slow
 
 	Replicas         []Replica // sorted by Index
 	LostUnattributed int       // lost before any replica was chosen (Result.Replica == -1)
@@ -269,6 +269,8 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 		if ok {
 			s.OK++
 			k.OK++
+		}
+		if ok || o == load.Slow { // answered: a stall shows in the percentiles too
 			latencies = append(latencies, r.Latency())
 		}
 		if _, known := s.Kinds[r.Kind]; known {

@@ -74,7 +74,7 @@ func writeTable(b *bytes.Buffer, s Summary) {
 	fmt.Fprintln(tw)
 
 	l := s.Latency
-	fmt.Fprintf(tw, "latency (ok)\tp50\tp90\tp99\tp99.9\tmax\n")
+	fmt.Fprintf(tw, "latency (answered)\tp50\tp90\tp99\tp99.9\tmax\n")
 	if l.Count == 0 {
 		fmt.Fprintf(tw, "\t-\t-\t-\t-\t-\n")
 	} else {

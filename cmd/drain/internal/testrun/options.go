@@ -56,6 +56,7 @@ type Options struct {
 	QuietAfter   time.Duration // --quiet-after
 	QuietLatency time.Duration // --quiet-latency (0: none)
 	Protocol     string        // --protocol
+	MaxLatency   time.Duration // --max-latency (0: no latency objective)
 }
 
 // check returns a UsageError naming the first bad option, and the parsed
@@ -86,6 +87,8 @@ func (f *Options) check() (load.StatusSet, error) {
 		return load.StatusSet{}, Usagef("--quiet %d --quiet-after %v: need a count >= -1 and a positive gap", f.Quiet, f.QuietAfter)
 	case f.PostRatio < 0 || f.PostRatio > 1:
 		return load.StatusSet{}, Usagef("--post-ratio %v: need a number between 0 and 1", f.PostRatio)
+	case f.MaxLatency < 0:
+		return load.StatusSet{}, Usagef("--max-latency %v: need a duration >= 0 (0: no latency objective)", f.MaxLatency)
 	case f.Timeout < 0:
 		return load.StatusSet{}, Usagef("--timeout %v: need a duration > 0 (0: the default, %v)", f.Timeout, load.DefaultRequestTimeout)
 	case f.Rate > load.MaxRate:
@@ -145,11 +148,12 @@ func (f *Options) spec(command []string, expect load.StatusSet) scenario.Spec {
 		plan.Env = []string{"KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT=443"}
 	}
 	return scenario.Spec{
-		Network: f.Network,
-		Latency: f.Latency,
-		Jitter:  f.Jitter,
-		Router:  f.Router,
-		Plan:    plan,
+		Network:    f.Network,
+		Latency:    f.Latency,
+		Jitter:     f.Jitter,
+		Router:     f.Router,
+		MaxLatency: f.MaxLatency,
+		Plan:       plan,
 		Load: load.Config{
 			Rate:           f.Rate,
 			Duration:       f.Duration,

@@ -25,6 +25,7 @@ type Config struct {
 	During    string        // --during shell command
 	Namespace string        // --namespace, with a Kubernetes --rollout KIND/NAME
 	ArmAfter  time.Duration // --arm-after
+	ArmOn     string        // --arm-on (given empty: Flags has "arm-on")
 	IdleAfter time.Duration // --idle-after
 	Header    []string      // --header, repeated
 	Host      string        // --host
@@ -68,6 +69,8 @@ func Test(ctx context.Context, cfg Config) error {
 	switch {
 	case cfg.ArmAfter < 0:
 		return Usagef("--arm-after %v: need a duration >= 0", cfg.ArmAfter)
+	case cfg.ArmOn == "" && given(cfg.Flags, "arm-on"):
+		return Usagef("--arm-on '': give the string a line of --during's output will contain when the hard cases should be played out")
 	case cfg.IdleAfter <= 0:
 		return Usagef("--idle-after %v: need a positive duration", cfg.IdleAfter)
 	case cfg.AllowLost < 0:
@@ -99,7 +102,7 @@ func Test(ctx context.Context, cfg Config) error {
 		lc.Request = req
 		spec := scenario.TargetSpec{
 			URL: cfg.Target, Insecure: cfg.Insecure, CA: cfg.CA, Load: lc, During: cfg.During, Rollout: kube,
-			Warmup: opts.Warmup, Settle: opts.Settle, ArmAfter: cfg.ArmAfter, Progress: line,
+			Warmup: opts.Warmup, Settle: opts.Settle, ArmAfter: cfg.ArmAfter, ArmOn: cfg.ArmOn, Progress: line, MaxLatency: opts.MaxLatency,
 		}
 		if err := spec.Check(); err != nil {
 			return plainUsage(err)
@@ -184,6 +187,9 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, stderr io.Writer, 
 	}
 	if run.DuringStart >= 0 {
 		fmt.Fprintf(stderr, "drain: %s ran from %.3fs to %.3fs (%v)\n", during(spec, "--during"), run.DuringStart.Seconds(), run.DuringEnd.Seconds(), exitStatus(run.DuringErr))
+		if spec.ArmOn != "" && run.ArmedAt >= 0 {
+			fmt.Fprintf(stderr, "drain: hard cases played out from %.3fs (--arm-on %q)\n", run.ArmedAt.Seconds(), spec.ArmOn)
+		}
 	}
 	for _, w := range run.Warnings {
 		fmt.Fprintln(stderr, "drain: warning:", w)
@@ -212,4 +218,10 @@ func during(spec scenario.TargetSpec, flag string) string {
 		return "--rollout " + spec.Rollout.Ref
 	}
 	return flag
+}
+
+// given reports whether the flag name was given on the command line.
+func given(flags map[string]string, name string) bool {
+	_, ok := flags[name]
+	return ok
 }
