@@ -12,3 +12,6 @@ func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: t
 func becomeSubreaper() error { return errors.New("child subreaper: Linux only") }
 
 func killOrphans() {}
+
+// Children is Linux-only (/proc); here it returns nil.
+func Children() []int { return nil }

@@ -58,6 +58,9 @@ func (c *Process) WaitReady(context.Context, string, string, time.Duration) erro
 	return ErrNoSignals
 }
 
+// Children returns nil: no child can be started here.
+func Children() []int { return nil }
+
 // WaitExit is not available on Windows.
 func WaitExit(int) error { return errors.ErrUnsupported }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
@@ -64,27 +65,6 @@ func quick(args ...string) Plan {
 	}
 }
 
-// children returns the pids of this process's children (zombies included).
-func children(t *testing.T) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := os.Getpid()
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if _, ppid, ok := procStat(pid); ok && ppid == self {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // procStat returns the state and parent of pid; ok is false if it is gone.
 func procStat(pid int) (state byte, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -105,7 +85,7 @@ func procStat(pid int) (state byte, ppid int, ok bool) {
 // that each pid is gone (or a zombie another process must reap).
 func assertNothingLeft(t *testing.T, pids ...int) {
 	t.Helper()
-	if c := children(t); len(c) > 0 {
+	if c := child.Children(); len(c) > 0 {
 		t.Errorf("children left: %v", c)
 	}
 	for _, pid := range pids {
