@@ -17,7 +17,10 @@ import (
 // UsageError marks bad input, found before any work started: exit status 2.
 type UsageError struct{ Err error }
 
+// Error is Err's message.
 func (u UsageError) Error() string { return u.Err.Error() }
+
+// Unwrap returns Err.
 func (u UsageError) Unwrap() error { return u.Err }
 
 // ExitCode is 2, the CLI's status for bad usage.
@@ -42,6 +45,8 @@ type LostError struct {
 	Rows          int
 }
 
+// Error says how many requests were lost against the limit (and, for
+// drain compare, which row lost most).
 func (l LostError) Error() string {
 	if l.Row != "" {
 		return fmt.Sprintf("%d rows lost more than %d requests, %s most: %d", l.Rows, l.Allowed, l.Row, l.Lost)
@@ -58,6 +63,7 @@ const ExitInterrupted = 130
 // from the run's start.
 type InterruptedError struct{ At time.Duration }
 
+// Error says when the run was interrupted and that its report is partial.
 func (e InterruptedError) Error() string {
 	return fmt.Sprintf("interrupted at %.3fs: the report above is partial (what happened before), replicas stopped by drain itself are not counted", e.At.Seconds())
 }
