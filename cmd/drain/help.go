@@ -25,7 +25,7 @@ var testGroups = []flagGroup{
 	{"Network path", []string{"network", "latency", "jitter", "latency-sweep", "router"}},
 	{"Load", []string{"rate", "duration", "conns", "no-reuse", "post-ratio", "client", "protocol", "timeout", "expect", "method", "host", "header", "insecure", "ca"}},
 	{"Steady state (the whole run)", []string{"quiet", "quiet-after", "quiet-latency"}},
-	{"Hard cases (per restart)", []string{"idle", "half-sent", "slow-body", "idle-after", "arm-after"}},
+	{"Hard cases (per restart)", []string{"idle", "half-sent", "slow-body", "idle-after", "arm-after", "arm-on"}},
 	{"A running service instead of replicas", []string{"target", "during", "namespace", "n"}},
 	{"Output and exit status", []string{"json", "html", "results", "log", "allow-lost", "max-latency", "sweep-chart"}},
 }

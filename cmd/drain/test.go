@@ -288,6 +288,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	target := fs.String("target", "", "load only: send to this running service (http[s]://host[:port][/path]) instead of starting replicas; one request must succeed first (else exit 2)")
 	during := fs.String("during", "", "with --target: run this shell command once the load is steady; the load ends --settle after it exits, so it must block until the rollout is over, e.g. 'kubectl rollout restart deployment/api && kubectl rollout status deployment/api' (or use --rollout deployment/api)")
 	armAfter := fs.Duration("arm-after", 0, "with --during: set the hard cases up this long after CMD starts (0: just before), e.g. when a rollout's first SIGTERM comes")
+	armOn := fs.String("arm-on", "", "with --during: play the hard cases out (set up before CMD starts) from the moment a line of CMD's stdout first contains this string: CMD says when the SIGTERM comes (e.g. it prints the string when the first old pod turns Terminating)")
 	idleAfter := fs.Duration("idle-after", load.DefaultIdleAfter, "idle connections send their request this long after SIGTERM (with --during: after CMD starts)")
 	var headers stringList
 	fs.Var(&headers, "header", "extra request header `Name:value` (repeatable), e.g. 'Authorization: Bearer ...'")
@@ -318,6 +319,8 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	switch {
 	case *armAfter < 0:
 		return usagef("--arm-after %v: need a duration >= 0", *armAfter)
+	case *armOn == "" && flagSet(fs, "arm-on"):
+		return usagef("--arm-on '': give the string a line of --during's output will contain when the hard cases should be played out")
 	case *idleAfter <= 0:
 		return usagef("--idle-after %v: need a positive duration", *idleAfter)
 	case *allowLost < 0:
@@ -348,7 +351,7 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		cfg.Request = req
 		spec := scenario.TargetSpec{
 			URL: *target, Insecure: *insecure, CA: *caFile, Load: cfg, During: *during, Rollout: kube,
-			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, Progress: progress, MaxLatency: f.maxLatency,
+			Warmup: f.warmup, Settle: f.settle, ArmAfter: *armAfter, ArmOn: *armOn, Progress: progress, MaxLatency: f.maxLatency,
 		}
 		if err := spec.Check(); err != nil {
 			return plainUsage(err)
@@ -409,6 +412,13 @@ func runTest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	return run.RollErr
 }
 
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // runTarget runs drain test --target and writes its report.
 func runTarget(ctx context.Context, spec scenario.TargetSpec, fs *flag.FlagSet, stderr io.Writer, out testOutput, logPath string) error {
 	spec.Output = stderr // --during's output is part of the story, not noise
@@ -436,6 +446,9 @@ func runTarget(ctx context.Context, spec scenario.TargetSpec, fs *flag.FlagSet, 
 			what = "--rollout " + spec.Rollout.Ref
 		}
 		fmt.Fprintf(stderr, "drain: %s ran from %.3fs to %.3fs (%v)\n", what, run.DuringStart.Seconds(), run.DuringEnd.Seconds(), exitStatus(run.DuringErr))
+		if spec.ArmOn != "" && run.ArmedAt >= 0 {
+			fmt.Fprintf(stderr, "drain: hard cases played out from %.3fs (--arm-on %q)\n", run.ArmedAt.Seconds(), spec.ArmOn)
+		}
 	}
 	for _, w := range run.Warnings {
 		fmt.Fprintln(stderr, "drain: warning:", w)

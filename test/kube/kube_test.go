@@ -58,6 +58,7 @@ func TestVariants(t *testing.T) {
 		"hello-drain-prestop":   {`["hello", "--shutdown=drain", "--lame-duck=-1s", "--addr=:8080"]`, true},
 		"hello-drain-keepready": {`["hello", "--shutdown=drain", "--ready=through-delay", "--addr=:8080"]`, false},
 		"hello-drain-readyfail": {`["hello", "--shutdown=drain", "--ready=until-drain", "--addr=:8080"]`, false},
+		"express-exec":          {"", false}, // no args: the image's entrypoint (drain exec -- node server.js)
 	}
 	seen := map[string]int{}
 	nameRE := regexp.MustCompile(`(?m)^  name: (\S+)$`)
@@ -81,7 +82,11 @@ func TestVariants(t *testing.T) {
 		if !strings.Contains(d, "kind: Deployment") {
 			continue
 		}
-		if !strings.Contains(d, "args: "+w.args) {
+		if w.args == "" {
+			if strings.Contains(d, "args:") || !strings.Contains(d, "image: drain-express:dev") {
+				t.Errorf("%s: want the drain-express image with its own entrypoint, no args:\n%s", name, d)
+			}
+		} else if !strings.Contains(d, "args: "+w.args) {
 			t.Errorf("%s: args not %s:\n%s", name, w.args, d)
 		}
 		if got := strings.Contains(d, "preStop:\n              sleep:\n                seconds: 5"); got != w.prestop {
@@ -117,7 +122,7 @@ func TestLibPaths(t *testing.T) {
 // (measure's job is the bookkeeping around drain test; drain test itself
 // is tested in cmd/drain, and a real run takes a cluster or ~20 s of load.)
 const stubDrain = `#!/usr/bin/env bash
-echo call >> "$STUB_CALLS"
+echo "call $*" >> "$STUB_CALLS"
 while [ $# -gt 0 ]; do
   if [ "$1" = --results ]; then echo '{"seq":0}' > "$2"; fi
   shift
@@ -127,9 +132,10 @@ exit "$STUB_RC"
 `
 
 // TestMeasure checks measure's exit status (0 when every run produced a
-// report, also with lost requests; 1 when a run failed, after all runs) and
+// report, also with lost requests; 1 when a run failed, after all runs),
 // where it puts each run: a line in RESULTS/sim-VARIANT.jsonl naming a
-// directory of its own with the report and the requests.
+// directory of its own with the report and the requests, and that PROTOCOL
+// reaches drain test as --protocol and the line as kube.protocol.
 func TestMeasure(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -143,15 +149,13 @@ func TestMeasure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			state, results := filepath.Join(dir, "state"), filepath.Join(dir, "results")
-			if err := os.MkdirAll(filepath.Join(state, "img"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(state, "img", "drain"), []byte(stubDrain), 0o755); err != nil {
+			stub := filepath.Join(dir, "drain")
+			if err := os.WriteFile(stub, []byte(stubDrain), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			calls := filepath.Join(dir, "calls")
 			cmd := exec.Command("bash", "measure", "sim", "hello-drain", "2")
-			cmd.Env = append(os.Environ(), "DRAIN_KUBE_STATE="+state, "RESULTS="+results,
+			cmd.Env = append(os.Environ(), "DRAIN_KUBE_STATE="+state, "RESULTS="+results, "DRAIN="+stub, "PROTOCOL=h2c",
 				"DRAIN_LOAD_LOCK="+filepath.Join(dir, "lock"), "STUB_RC="+tc.rc, "STUB_CALLS="+calls)
 			out, err := cmd.CombinedOutput()
 			exit := 0
@@ -163,8 +167,8 @@ func TestMeasure(t *testing.T) {
 			if exit != tc.wantExit {
 				t.Errorf("exit %d, want %d\n%s", exit, tc.wantExit, out)
 			}
-			if b, _ := os.ReadFile(calls); strings.Count(string(b), "call") != 2 {
-				t.Errorf("drain test ran %d times, want 2 (a failed run must not stop the others)", strings.Count(string(b), "call"))
+			if b, _ := os.ReadFile(calls); strings.Count(string(b), "call") != 2 || strings.Count(string(b), "--protocol h2c ") != 2 {
+				t.Errorf("drain test ran %d times, want 2 (a failed run must not stop the others), each with --protocol h2c:\n%s", strings.Count(string(b), "call"), b)
 			}
 			b, _ := os.ReadFile(filepath.Join(results, "sim-hello-drain.jsonl"))
 			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -179,10 +183,14 @@ func TestMeasure(t *testing.T) {
 				var r struct {
 					Kube struct {
 						ObservedDir string `json:"observed_dir"`
+						Protocol    string `json:"protocol"`
 					} `json:"kube"`
 				}
 				if err := json.Unmarshal([]byte(l), &r); err != nil {
 					t.Fatal(err)
+				}
+				if r.Kube.Protocol != "h2c" {
+					t.Errorf("kube.protocol %q, want h2c", r.Kube.Protocol)
 				}
 				d := r.Kube.ObservedDir
 				if d == "" || seen[d] {

@@ -3,6 +3,15 @@
 //
 //	ociimage -ref docker.io/library/drain-hello:dev -bin drain -o hello.tar
 //
+// -add SRC:DST (repeatable) adds a host file or directory tree at DST, and
+// -entrypoint, -env and -workdir set the image's config, so an application
+// with its runtime fits too (test/kube/image-express: node, its shared
+// libraries, the app under /app, drain exec as the entrypoint):
+//
+//	ociimage -ref docker.io/library/drain-express:dev -bin drain -add /usr/bin/node:/usr/bin/node \
+//	  -add peers/express:/app -workdir /app -env PORT=8080 \
+//	  -entrypoint '["/drain", "exec", "--", "/usr/bin/node", "server.js"]' -o express.tar
+//
 // The layer is an uncompressed tar of a scratch root (/etc, /tmp, /proc,
 // /sys, /dev and the binary as /NAME), so its digest is also its diff ID. The
 // tar is deterministic: the same binary gives the same image digest. index.json
@@ -21,9 +30,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -43,6 +55,20 @@ type Image struct {
 	Args   []string // Cmd (default arguments); the pod spec's args replace them
 	Arch   string   // GOARCH of the binary; "" means runtime.GOARCH
 	Env    []string // "" means PATH=/
+	// Files are more entries of the root after the binary, in this order;
+	// their parent directories are made as needed (0755).
+	Files []Entry
+	// Entrypoint replaces ["/Name"]; WorkDir is the config's WorkingDir.
+	Entrypoint []string
+	WorkDir    string
+}
+
+// Entry is one file, directory or symbolic link of the image's root.
+type Entry struct {
+	Path string      // relative to the root, e.g. usr/bin/node
+	Mode os.FileMode // type (0, ModeDir or ModeSymlink) and permission bits
+	Data []byte      // a regular file's content
+	Link string      // a symbolic link's target
 }
 
 // Descriptor is an OCI content descriptor.
@@ -73,6 +99,7 @@ type config struct {
 		Entrypoint []string `json:"Entrypoint"`
 		Cmd        []string `json:"Cmd,omitempty"`
 		Env        []string `json:"Env"`
+		WorkingDir string   `json:"WorkingDir,omitempty"`
 	} `json:"config"`
 	RootFS struct {
 		Type    string   `json:"type"`
@@ -85,30 +112,148 @@ var epoch = time.Unix(0, 0).UTC()
 
 // Layer returns the layer tar: a scratch root holding the binary as /name.
 func Layer(bin []byte, name string) ([]byte, error) {
-	if name == "" || path.Base(name) != name || name == "." || name == ".." {
-		return nil, fmt.Errorf("ociimage: binary name %q must be a plain file name", name)
+	return layer(Image{Binary: bin, Name: name})
+}
+
+// layer returns img's layer tar: the scratch root, the binary as /Name (if
+// any), then img.Files with their parent directories.
+func layer(img Image) ([]byte, error) {
+	if img.Name != "" || img.Entrypoint == nil {
+		if name := img.Name; name == "" || path.Base(name) != name || name == "." || name == ".." {
+			return nil, fmt.Errorf("ociimage: binary name %q must be a plain file name", name)
+		}
 	}
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
+	seen := map[string]bool{}
+	write := func(h *tar.Header, data []byte) error {
+		h.ModTime, h.Format = epoch, tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	// dirs writes the parent directories of p not written yet.
+	dirs := func(p string) error {
+		var parents []string
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			parents = append([]string{d}, parents...)
+		}
+		for _, d := range parents {
+			if !seen[d] {
+				seen[d] = true
+				if err := write(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755}, nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	for _, d := range []string{"dev", "etc", "proc", "sys", "tmp"} {
 		mode := int64(0o755)
 		if d == "tmp" {
 			mode = 0o1777
 		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: mode, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+		seen[d] = true
+		if err := write(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: mode}, nil); err != nil {
 			return nil, err
 		}
 	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o755, Size: int64(len(bin)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
-		return nil, err
+	if img.Name != "" {
+		seen[img.Name] = true
+		if err := write(&tar.Header{Typeflag: tar.TypeReg, Name: img.Name, Mode: 0o755, Size: int64(len(img.Binary))}, img.Binary); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := tw.Write(bin); err != nil {
-		return nil, err
+	for _, e := range img.Files {
+		p := path.Clean(strings.TrimPrefix(e.Path, "/"))
+		if p == "." || p == ".." || strings.HasPrefix(p, "../") {
+			return nil, fmt.Errorf("ociimage: entry path %q is not inside the root", e.Path)
+		}
+		if seen[p] {
+			if e.Mode.IsDir() {
+				continue // a directory made for an earlier entry
+			}
+			return nil, fmt.Errorf("ociimage: %s is in the image twice", p)
+		}
+		if err := dirs(p); err != nil {
+			return nil, err
+		}
+		seen[p] = true
+		h := &tar.Header{Name: p, Mode: int64(e.Mode.Perm())}
+		switch {
+		case e.Mode.IsDir():
+			h.Typeflag, h.Name = tar.TypeDir, p+"/"
+		case e.Mode&os.ModeSymlink != 0:
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.Link
+		case e.Mode.IsRegular():
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.Data))
+		default:
+			return nil, fmt.Errorf("ociimage: %s: only files, directories and symbolic links (mode %v)", p, e.Mode)
+		}
+		if err := write(h, e.Data); err != nil {
+			return nil, err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// Tree reads the host file or directory src as entries under dst: src
+// itself is followed if it is a symbolic link (a library named by ldd,
+// say); inside a directory, symbolic links stay links (node_modules/.bin).
+// Directories are walked in lexical order, so the entries are too.
+func Tree(src, dst string) ([]Entry, error) {
+	dst = strings.TrimPrefix(path.Clean("/"+dst), "/")
+	fi, err := os.Stat(src)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return nil, err
+		}
+		return []Entry{{Path: dst, Mode: fi.Mode().Perm(), Data: data}}, nil
+	}
+	var out []Entry
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		name := path.Join(dst, filepath.ToSlash(rel))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			out = append(out, Entry{Path: name, Mode: os.ModeDir | info.Mode().Perm()})
+		case info.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out = append(out, Entry{Path: name, Mode: os.ModeSymlink | 0o777, Link: link})
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out = append(out, Entry{Path: name, Mode: info.Mode().Perm(), Data: data})
+		default:
+			return fmt.Errorf("ociimage: %s: not a file, directory or symbolic link", p)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func describe(mediaType string, blob []byte) Descriptor {
@@ -122,7 +267,7 @@ func Write(w io.Writer, img Image) (Descriptor, error) {
 	if img.Ref == "" {
 		return Descriptor{}, errors.New("ociimage: no reference")
 	}
-	layer, err := Layer(img.Binary, img.Name)
+	layer, err := layer(img)
 	if err != nil {
 		return Descriptor{}, err
 	}
@@ -135,8 +280,12 @@ func Write(w io.Writer, img Image) (Descriptor, error) {
 	}
 	c.OS = "linux"
 	c.Config.Entrypoint = []string{"/" + img.Name}
+	if img.Entrypoint != nil {
+		c.Config.Entrypoint = img.Entrypoint
+	}
 	c.Config.Cmd = img.Args
 	c.Config.Env = img.Env
+	c.Config.WorkingDir = img.WorkDir
 	if len(c.Config.Env) == 0 {
 		c.Config.Env = []string{"PATH=/"}
 	}
@@ -198,23 +347,56 @@ func main() {
 	}
 }
 
+// list is a repeatable flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, " ") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
 func run(args []string, stdout io.Writer) (err error) {
 	fs := flag.NewFlagSet("ociimage", flag.ContinueOnError)
 	ref := fs.String("ref", "", "full image reference (docker.io/library/NAME:TAG)")
 	bin := fs.String("bin", "", "static binary to put in the image")
 	name := fs.String("name", "", "its file name in the image root, the entrypoint (default: base name of -bin)")
 	out := fs.String("o", "", "output tar file")
+	var adds, envs list
+	fs.Var(&adds, "add", "`SRC:DST`: add the host file or directory SRC at DST in the image (repeatable)")
+	fs.Var(&envs, "env", "`NAME=VALUE` in the image's environment (repeatable; default PATH=/)")
+	entrypoint := fs.String("entrypoint", "", `the entrypoint as a JSON array, e.g. '["/drain", "exec", "--", "node", "server.js"]' (default ["/NAME"])`)
+	workdir := fs.String("workdir", "", "the working directory of the entrypoint")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	usage := errors.New("usage: ociimage -ref REF -bin FILE [-name NAME] [-add SRC:DST]... [-env K=V]... [-entrypoint JSON] [-workdir DIR] -o OUT.tar")
 	if *ref == "" || *bin == "" || *out == "" || fs.NArg() > 0 {
-		return errors.New("usage: ociimage -ref REF -bin FILE [-name NAME] -o OUT.tar")
+		return usage
 	}
 	if *name == "" {
 		*name = path.Base(*bin)
 	}
-	data, err := os.ReadFile(*bin)
-	if err != nil {
+	img := Image{Ref: *ref, Name: *name, Env: envs, WorkDir: *workdir}
+	if *entrypoint != "" {
+		if err := json.Unmarshal([]byte(*entrypoint), &img.Entrypoint); err != nil || len(img.Entrypoint) == 0 {
+			return fmt.Errorf("ociimage: -entrypoint %q: want a non-empty JSON array of strings", *entrypoint)
+		}
+	}
+	for _, e := range envs {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("ociimage: -env %q: want NAME=VALUE", e)
+		}
+	}
+	for _, a := range adds {
+		src, dst, ok := strings.Cut(a, ":")
+		if !ok || src == "" || dst == "" {
+			return fmt.Errorf("ociimage: -add %q: want SRC:DST", a)
+		}
+		entries, err := Tree(src, dst)
+		if err != nil {
+			return fmt.Errorf("ociimage: -add %s: %w", a, err)
+		}
+		img.Files = append(img.Files, entries...)
+	}
+	if img.Binary, err = os.ReadFile(*bin); err != nil {
 		return err
 	}
 	tmp := *out + ".tmp"
@@ -227,7 +409,7 @@ func run(args []string, stdout io.Writer) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	desc, err := Write(f, Image{Ref: *ref, Binary: data, Name: *name})
+	desc, err := Write(f, img)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

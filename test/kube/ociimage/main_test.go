@@ -212,3 +212,105 @@ func TestRun(t *testing.T) {
 		t.Error("output written for a missing binary")
 	}
 }
+
+// TestRunAdd: -add puts host trees in the image (parent directories made,
+// links inside a directory kept as links, a linked file named itself
+// followed, as ldd's libraries are), and -entrypoint, -env and -workdir
+// reach the config.
+func TestRunAdd(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "drain")
+	app := filepath.Join(dir, "app")
+	for _, d := range []string{"node_modules/express", "node_modules/.bin"} {
+		if err := os.MkdirAll(filepath.Join(app, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range map[string]string{bin: "drain", filepath.Join(app, "server.js"): "js", filepath.Join(app, "node_modules/express/index.js"): "express",
+		filepath.Join(dir, "libc.so.6.real"): "libc"} {
+		if err := os.WriteFile(name, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("../express/index.js", filepath.Join(app, "node_modules/.bin/express")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("libc.so.6.real", filepath.Join(dir, "libc.so.6")); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "img.tar")
+	if err := run([]string{"-ref", "docker.io/library/drain-express:dev", "-bin", bin,
+		"-add", filepath.Join(dir, "libc.so.6") + ":/lib/x86_64-linux-gnu/libc.so.6", "-add", app + ":/app",
+		"-env", "PATH=/usr/bin:/", "-env", "PORT=8080", "-workdir", "/app",
+		"-entrypoint", `["/drain", "exec", "--", "/usr/bin/node", "server.js"]`, "-o", out}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, data)
+	var idx index
+	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(blob(t, files, idx.Manifests[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	var c config
+	if err := json.Unmarshal(blob(t, files, m.Config), &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Config.Entrypoint, " "); got != "/drain exec -- /usr/bin/node server.js" || c.Config.WorkingDir != "/app" ||
+		strings.Join(c.Config.Env, " ") != "PATH=/usr/bin:/ PORT=8080" {
+		t.Errorf("config %+v", c.Config)
+	}
+	type entry struct {
+		typ  byte
+		data string
+		link string
+	}
+	got := map[string]entry{}
+	tr := tar.NewReader(bytes.NewReader(blob(t, files, m.Layers[0])))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := got[h.Name]; dup {
+			t.Errorf("%s twice in the layer", h.Name)
+		}
+		b, _ := io.ReadAll(tr)
+		got[h.Name] = entry{h.Typeflag, string(b), h.Linkname}
+	}
+	for name, want := range map[string]entry{
+		"drain":                             {tar.TypeReg, "drain", ""},
+		"lib/":                              {tar.TypeDir, "", ""},
+		"lib/x86_64-linux-gnu/":             {tar.TypeDir, "", ""},
+		"lib/x86_64-linux-gnu/libc.so.6":    {tar.TypeReg, "libc", ""},
+		"app/":                              {tar.TypeDir, "", ""},
+		"app/server.js":                     {tar.TypeReg, "js", ""},
+		"app/node_modules/express/index.js": {tar.TypeReg, "express", ""},
+		"app/node_modules/.bin/express":     {tar.TypeSymlink, "", "../express/index.js"},
+	} {
+		if g, ok := got[name]; !ok || g != want {
+			t.Errorf("%s: %+v (present %v), want %+v", name, g, ok, want)
+		}
+	}
+	for _, bad := range [][]string{
+		{"-add", app},
+		{"-add", filepath.Join(dir, "missing") + ":/x"},
+		{"-entrypoint", "/drain exec"},
+		{"-env", "=x"},
+		{"-add", app + ":/app", "-add", app + ":/app"},
+	} {
+		args := append([]string{"-ref", "r", "-bin", bin, "-o", filepath.Join(dir, "bad.tar")}, bad...)
+		if err := run(args, io.Discard); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}

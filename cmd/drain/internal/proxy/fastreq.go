@@ -567,89 +567,38 @@ func bytesHasToken(list []byte, token string) bool {
 // application would wait. It returns errClientWrite when the client
 // cannot be written to.
 func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error) {
-	br := u.br
-	flush := func() error {
-		if len(w) == 0 {
-			return nil
-		}
-		_, err := c.Write(w)
-		w = w[:0]
-		if err != nil {
-			return errClientWrite
-		}
-		return nil
-	}
-	// take appends up to n buffered body bytes to w (all if n < 0),
-	// waiting for some first if none are buffered.
-	take := func(n int64) (int64, error) {
-		if br.Buffered() == 0 {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-			if _, err := br.Peek(1); err != nil {
-				return 0, err
-			}
-		}
-		m := int64(br.Buffered())
-		if n >= 0 && m > n {
-			m = n
-		}
-		if len(w)+int(m) > 64<<10 {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
-		b, _ := br.Peek(int(m))
-		w = append(w, b...)
-		_, _ = br.Discard(int(m))
-		return m, nil
-	}
+	fc := fastChunks{w: w, c: c}
 	switch {
 	case res.noBody:
 	case res.chunked:
-		fc := fastChunks{w: w, c: c}
-		atBoundary, err := walkChunked(br, &fc)
-		w = fc.w
+		atBoundary, err := walkChunked(u.br, &fc)
 		if err == nil {
-			w = append(w, "\r\n"...)
+			fc.w = append(fc.w, "\r\n"...)
 		} else {
 			if atBoundary && u.cr.ended {
 				// The request's context ended (the drain's deadline, or
 				// the client left) between two chunks: end the body
 				// cleanly (a complete chunked encoding, then the
 				// connection closes) rather than cut it.
-				w = append(w, "0\r\n\r\n"...)
-				if ferr := flush(); ferr != nil {
-					return w, ferr
+				fc.w = append(fc.w, "0\r\n\r\n"...)
+				if ferr := fc.flushW(); ferr != nil {
+					return fc.w, ferr
 				}
-				return w, errStreamEnded
+				return fc.w, errStreamEnded
 			}
-			return w, err
-		}
-	case res.length >= 0:
-		for n := res.length; n > 0; {
-			m, err := take(n)
-			if err != nil {
-				return w, unexpected(err)
-			}
-			n -= m
+			return fc.w, err
 		}
 	default:
-		for {
-			if _, err := take(-1); err != nil {
-				if err == io.EOF {
-					break
-				}
-				return w, err
-			}
+		if err := walkPlain(u.br, res.length, &fc); err != nil {
+			return fc.w, err
 		}
 	}
-	return w, flush()
+	return fc.w, fc.flushW()
 }
 
-// fastChunks re-frames a chunked body for the fast path: chunks pass on
-// as they are (their size lines checked), appended to w, which flush
-// writes to the client.
+// fastChunks is the fast path's bodySink: a chunked body's chunks pass on
+// as they are (their size lines checked), other bodies' bytes as they
+// come, appended to w, which flushW writes to the client.
 type fastChunks struct {
 	w []byte
 	c net.Conn

@@ -640,7 +640,6 @@ func (res *response) framing(isHead bool, lengths, encodings []string) error {
 // application sent is held back. clientGone reports that the error came
 // from writing to the client.
 func (p *Proxy) copyBody(w http.ResponseWriter, u *pooled, res response) (clientGone bool, err error) {
-	br := u.br
 	if res.noBody {
 		return false, nil
 	}
@@ -659,35 +658,9 @@ func (p *Proxy) copyBody(w http.ResponseWriter, u *pooled, res response) (client
 	if res.chunked {
 		return copyChunked(w, u, func() { dirty = true }, flush)
 	}
-	for n := res.length; n != 0; {
-		if br.Buffered() == 0 {
-			if err := flush(); err != nil {
-				return true, err
-			}
-			if _, err := br.Peek(1); err != nil {
-				if n < 0 && err == io.EOF {
-					return false, nil
-				}
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return false, err
-			}
-		}
-		b, _ := br.Peek(br.Buffered())
-		if n >= 0 && int64(len(b)) > n {
-			b = b[:n]
-		}
-		if _, err := w.Write(b); err != nil {
-			return true, err
-		}
-		dirty = true
-		_, _ = br.Discard(len(b))
-		if n > 0 {
-			n -= int64(len(b))
-		}
-	}
-	return false, nil
+	s := httpChunks{w: w, wrote: func() { dirty = true }, flush: flush}
+	err = walkPlain(u.br, res.length, &s)
+	return s.clientGone, err
 }
 
 // copyChunked copies a chunked body and its trailer section, which goes to
@@ -712,7 +685,8 @@ func copyChunked(w http.ResponseWriter, u *pooled, wrote func(), flush func() er
 	return false, err
 }
 
-// httpChunks writes a chunked body's data through net/http.
+// httpChunks writes a body's data through net/http (the bodySink of the
+// net/http path).
 type httpChunks struct {
 	w          http.ResponseWriter
 	wrote      func()

@@ -199,6 +199,11 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 		if !r.giveUp.IsZero() && r.giveUp.Before(next) {
 			next = r.giveUp
 		}
+		if dl, ok := r.ctx.Deadline(); ok && dl.Before(next) {
+			// A request with a time limit (a readiness probe) ends at
+			// it, not at the next poll.
+			next = dl
+		}
 		r.deadline = next
 		_ = r.conn.SetReadDeadline(next)
 	}

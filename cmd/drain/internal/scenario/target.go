@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
@@ -42,6 +45,13 @@ type TargetSpec struct {
 	// just before it starts), so they can straddle a SIGTERM that comes
 	// later in During, such as a rollout's first one.
 	ArmAfter time.Duration
+	// ArmOn, if set, plays the hard cases out from the moment a line of
+	// During's stdout first contains it (ArmOn and ArmAfter exclude each
+	// other); they are set up, as without it, just before During starts,
+	// so their connections exist when the SIGTERM comes. During says when
+	// that is (say when a rollout's first old pod turns Terminating)
+	// instead of a guess at how long it takes.
+	ArmOn string
 	// Output receives During's (or kubectl's) stdout and stderr
 	// (discarded if nil).
 	Output   io.Writer
@@ -59,6 +69,10 @@ type TargetRun struct {
 	// or Rollout); DuringErr is its failure, if any.
 	DuringStart, DuringEnd time.Duration
 	DuringErr              error
+	// ArmedAt is when the hard cases were played out from (their SIGTERM
+	// moment), an offset from Start (-1: never, e.g. During ended before
+	// ArmOn's line came).
+	ArmedAt time.Duration
 	// Warnings say why the run may have measured less than it seems: a
 	// During that returned before a rollout could have replaced anything,
 	// a target on which nothing changed while it ran.
@@ -74,6 +88,10 @@ const MinRollout = 2 * time.Second
 // warnings looks at a finished run for signs that During did not cover a
 // rollout of the target.
 func (run *TargetRun) warnings(spec TargetSpec, noReuse bool, conns int) {
+	if spec.ArmOn != "" && run.DuringStart >= 0 && run.ArmedAt < 0 {
+		run.Warnings = append(run.Warnings, fmt.Sprintf("--arm-on %q: no line of --during's output contained it before --during ended, "+
+			"so the hard cases (idle, half-sent, slow-body) were set up but never played out", spec.ArmOn))
+	}
 	if run.DuringStart < 0 || run.DuringEnd < 0 || spec.Rollout != nil {
 		return
 	}
@@ -221,6 +239,16 @@ func (spec TargetSpec) prepare() (Target, load.Config, error) {
 	if spec.During != "" && spec.Rollout != nil {
 		return t, cfg, fmt.Errorf("%w: --during and a Kubernetes --rollout exclude each other", ErrTarget)
 	}
+	if spec.ArmOn != "" {
+		switch {
+		case spec.During == "":
+			return t, cfg, fmt.Errorf("%w: --arm-on %q is matched on --during's output: it needs --during CMD", ErrTarget, spec.ArmOn)
+		case spec.ArmAfter > 0:
+			return t, cfg, fmt.Errorf("%w: --arm-on and --arm-after exclude each other: arm the hard cases on a line of --during's output, or a fixed time after it starts", ErrTarget)
+		case strings.ContainsAny(spec.ArmOn, "\r\n"):
+			return t, cfg, fmt.Errorf("%w: --arm-on %q: it is matched within one line; give it without line breaks", ErrTarget, spec.ArmOn)
+		}
+	}
 	if cfg.Duration == 0 {
 		if spec.During == "" && spec.Rollout == nil {
 			return t, cfg, fmt.Errorf("%w: give --duration, or --during CMD (or --rollout KIND/NAME) to run until it ends", ErrTarget)
@@ -244,7 +272,8 @@ const maxTargetRun = 10 * time.Minute
 
 // ExecuteTarget runs the load against spec.URL and, once it is steady,
 // spec.During. The hard cases are set up on the service just before During
-// starts and played out after it started (their delays count from then).
+// starts (or ArmAfter into it) and played out from its start (or ArmAfter
+// into it, or ArmOn's line of its output): their delays count from then.
 func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	t, cfg, err := spec.prepare()
 	if err != nil {
@@ -270,7 +299,7 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 		}
 	}
 	t0 := time.Now()
-	run := TargetRun{Start: t0, DuringStart: -1, DuringEnd: -1}
+	run := TargetRun{Start: t0, DuringStart: -1, DuringEnd: -1, ArmedAt: -1}
 	loadDone := make(chan struct{})
 	var loadErr error
 	go func() {
@@ -304,29 +333,42 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	}()
 	if spec.During != "" || kube != nil {
 		if sleep(ctx, spec.Warmup) {
+			// The hard cases' connections are set up (the half-sent heads
+			// and slow bodies begun) just before During starts, unless
+			// ArmAfter sets them up later; they are played out (their
+			// delays count) from During's start, ArmAfter into it, or
+			// ArmOn's line: the moment of the SIGTERM they should cross.
 			if spec.ArmAfter <= 0 {
 				client.BeforeStop(0, addr)
 			}
+			play := func() {
+				client.AfterStop(0, time.Now())
+				run.ArmedAt = time.Since(t0)
+			}
 			run.DuringStart = time.Since(t0)
-			waited, err := spec.startDuring(ctx, kube)
-			if err != nil {
+			waited, armed, err := spec.startDuring(ctx, kube)
+			switch {
+			case err != nil:
 				run.DuringErr = err
-			} else {
-				if spec.ArmAfter <= 0 {
-					client.AfterStop(0, time.Now())
-					run.DuringErr = <-waited
-				} else {
-					// The hard cases go on the wire ArmAfter into During,
-					// e.g. when a rollout's first SIGTERM comes.
+			case spec.ArmAfter <= 0 && spec.ArmOn == "":
+				play()
+				run.DuringErr = <-waited
+			default:
+				var timer <-chan time.Time
+				if spec.ArmAfter > 0 {
 					t := time.NewTimer(spec.ArmAfter)
-					select {
-					case <-t.C:
-						client.BeforeStop(0, addr)
-						client.AfterStop(0, time.Now())
-						run.DuringErr = <-waited
-					case run.DuringErr = <-waited:
-						t.Stop()
-					}
+					defer t.Stop()
+					timer = t.C
+				}
+				select {
+				case <-timer:
+					client.BeforeStop(0, addr)
+					play()
+					run.DuringErr = <-waited
+				case <-armed:
+					play()
+					run.DuringErr = <-waited
+				case run.DuringErr = <-waited:
 				}
 			}
 			run.DuringEnd = time.Since(t0)
@@ -351,22 +393,74 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 }
 
 // startDuring starts During (or the Kubernetes rollout) and returns the
-// channel its end is sent on.
-func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan error, error) {
+// channel its end is sent on and, with ArmOn, one closed when a line of its
+// stdout first contains ArmOn (nil without ArmOn: never ready).
+func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (<-chan error, <-chan struct{}, error) {
 	waited := make(chan error, 1)
 	if kube != nil {
 		go func() { waited <- kube.run(ctx) }()
-		return waited, nil
+		return waited, nil, nil
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
 	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
 	cmd.SysProcAttr = duringSysProcAttr()
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	if spec.ArmOn == "" {
+		if err := cmd.Start(); err != nil {
+			return nil, nil, err
+		}
+		go func() { waited <- cmd.Wait() }()
+		return waited, nil, nil
 	}
+	// Stdout through a pipe of our own, read line by line: Wait does not
+	// wait for it, so a child of During that keeps the pipe open (say a
+	// watcher left running) cannot hold the run's end back.
+	out := &lockedWriter{w: spec.Output}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = w, out
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil, nil, err
+	}
+	w.Close()
+	armed := make(chan struct{})
+	go func() {
+		defer r.Close()
+		br := bufio.NewReader(r)
+		for matched := false; ; {
+			line, err := br.ReadString('\n')
+			out.Write([]byte(line))
+			if !matched && strings.Contains(line, spec.ArmOn) {
+				matched = true
+				close(armed)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	go func() { waited <- cmd.Wait() }()
-	return waited, nil
+	return waited, armed, nil
+}
+
+// lockedWriter serializes writes to w (nil: discarded): During's stderr and
+// the lines copied from its stdout reach it from two goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil || len(p) == 0 {
+		return len(p), nil
+	}
+	return l.w.Write(p)
 }
 
 // sleep waits d; false when ctx ended first.
