@@ -177,3 +177,57 @@ func peekIdle(fd uintptr, b []byte) bool {
 	_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	return e == syscall.EAGAIN || e == syscall.EWOULDBLOCK || e == syscall.EINTR
 }
+
+// rawWriter writes through the poller like net.Conn.Write, but with raw
+// send(2) calls: it waits (RawConn.Write) only when the socket buffer is
+// full. The HTTP/2 client writes its frames with it; one writer at a time.
+type rawWriter struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool // built once: writing allocates nothing
+	b   []byte
+	err error
+}
+
+// newRawWriter returns nil when nc is not a plain TCP connection.
+func newRawWriter(nc net.Conn) *rawWriter {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &rawWriter{rc: rc}
+	w.fn = func(fd uintptr) bool {
+		for len(w.b) > 0 {
+			n, err := rawSend(fd, w.b)
+			switch {
+			case err == syscall.EAGAIN:
+				return false
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				w.err = err
+				return true
+			}
+			w.b = w.b[n:]
+		}
+		return true
+	}
+	return w
+}
+
+func (w *rawWriter) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	w.b, w.err = b, nil
+	err := w.rc.Write(w.fn)
+	n := len(b) - len(w.b)
+	w.b = nil
+	if err == nil {
+		err = w.err
+	}
+	return n, err
+}
