@@ -109,6 +109,8 @@ func Diagnose(s Summary) []Finding {
 			ph = inPropagation
 		}
 		switch {
+		case r.ExitedOnItsOwn() && p.Intended+p.Latency >= r.Exit:
+			add("exited-on-its-own", p)
 		case r.Killed && ph != beforeSIGTERM && p.Outcome != load.Refused:
 			add("killed", p)
 		case p.Outcome == load.Refused && ph == inPropagation:
@@ -157,6 +159,11 @@ func Diagnose(s Summary) []Finding {
 			"during the drain with \"Connection: close\", close an idle connection only after such a response or the "+
 			"keep-alive timeout the client was told, and wait for in-flight requests before exiting.",
 			g.n, outcomeList(g.outcomes), replicaList(g.replicas))
+	})
+	emit("exited-on-its-own", func(g *group) string {
+		return fmt.Sprintf("%d lost (%s) on replicas that exited on their own, before any SIGTERM (%s): in flight when "+
+			"the process died, or sent to it after. A crash, an OOM kill or a fatal error, not the drain: see the replica's "+
+			"exit code or signal and its log (--log).", g.n, outcomeList(g.outcomes), replicaList(g.replicas))
 	})
 	emit("killed", func(g *group) string {
 		return fmt.Sprintf("%d lost (%s) on replicas that were SIGKILLed after the grace period (%s): the drain took longer "+

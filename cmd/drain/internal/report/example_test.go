@@ -82,10 +82,10 @@ func ExampleWriteCompareTable() {
 		panic(err)
 	}
 	// Output:
-	// server   strategy      sent  lost  refused  reset  eof  503  other  half-sent  idle  drain  killed  verdict
-	// hello    drain         1     0     0        0      0    0    0      0/0        0/0   -      0       lossless
-	// express  server.close  -     -     -        -      -    -    -      -          -     -      -       failed
-	// tomcat   graceful      -     -     -        -      -    -    -      -          -     -      -       not-installed
+	// server   strategy      sent  lost  refused  reset  eof  503  slow  other  half-sent  idle  drain  killed  verdict
+	// hello    drain         1     0     0        0      0    0    0     0      0/0        0/0   -      0       lossless
+	// express  server.close  -     -     -        -      -    -    -     -      -          -     -      -       failed
+	// tomcat   graceful      -     -     -        -      -    -    -     -      -          -     -      -       not-installed
 	//
 	// express (server.close): exit status 1
 	// tomcat (graceful): no JDK

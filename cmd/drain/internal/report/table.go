@@ -96,6 +96,15 @@ func writeTable(b *bytes.Buffer, s Summary) {
 			code, yesNo(r.Killed), r.Sent, r.Lost)
 	}
 	tw.Flush() // into a bytes.Buffer: cannot fail
+	for _, r := range s.Replicas {
+		if r.ExitedOnItsOwn() {
+			how := fmt.Sprintf("exit code %d", r.ExitCode)
+			if r.Signal != "" {
+				how = "signal " + r.Signal
+			}
+			fmt.Fprintf(b, "replica %d exited on its own at %s (%s), before any SIGTERM\n", r.Index, at(r.Exit), how)
+		}
+	}
 	// Only a delete-all fills the fallback list; a line per replica that
 	// was in it says who could serve while no endpoint was ready.
 	for _, r := range s.Replicas {
