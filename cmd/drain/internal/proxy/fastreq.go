@@ -251,12 +251,7 @@ func asciiLowerEqualFold(b []byte, k string) bool {
 // appendUpstream appends the request head as sent to the application: the
 // same rewriting as [Proxy.appendHead] does for net/http's requests.
 func (r *fastReq) appendUpstream(b []byte, trust bool, ip string) []byte {
-	b = append(b, r.b(r.method)...)
-	b = append(b, ' ')
-	b = append(b, r.b(r.target)...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, r.b(r.host)...)
-	b = append(b, "\r\n"...)
+	b = appendRequestLine(b, r.b(r.method), r.b(r.target), r.b(r.host))
 	for i := range r.fields[:r.nfields] {
 		f := &r.fields[i]
 		switch f.kind {
@@ -274,31 +269,21 @@ func (r *fastReq) appendUpstream(b []byte, trust bool, ip string) []byte {
 			}
 		}
 	}
-	b = append(b, "X-Forwarded-For: "...)
-	for i := range r.fields[:r.nfields] {
-		if f := &r.fields[i]; trust && f.kind == kindXFF {
-			b = append(b, r.b(f.value)...)
-			b = append(b, ", "...)
+	b = appendForwarded(b, trust, func(b []byte) []byte {
+		for i := range r.fields[:r.nfields] {
+			if f := &r.fields[i]; f.kind == kindXFF {
+				b = append(b, r.b(f.value)...)
+				b = append(b, ", "...)
+			}
 		}
-	}
-	b = append(b, ip...)
-	b = append(b, "\r\n"...)
-	if !trust || !r.hasXFHost {
-		b = append(b, "X-Forwarded-Host: "...)
-		b = append(b, r.b(r.host)...)
-		b = append(b, "\r\n"...)
-	}
-	if !trust || !r.hasXFProto {
-		b = append(b, "X-Forwarded-Proto: http\r\n"...)
-	}
-	m := r.b(r.method)
-	switch {
-	case r.length > 0:
+		return b
+	}, ip, r.b(r.host), r.hasXFHost, r.hasXFProto, "http")
+	if r.length > 0 {
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, r.length, 10)
 		b = append(b, "\r\n"...)
-	case string(m) == http.MethodPost || string(m) == http.MethodPut || string(m) == http.MethodPatch:
-		b = append(b, "Content-Length: 0\r\n"...)
+	} else {
+		b = appendNoBodyLength(b, r.b(r.method))
 	}
 	return append(b, "\r\n"...)
 }

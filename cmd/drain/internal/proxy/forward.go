@@ -315,16 +315,11 @@ func connectionNames(vv []string, k string) bool {
 // appendHead appends r's request line and header section as sent to the
 // application.
 func (p *Proxy) appendHead(b []byte, r *http.Request, hasBody bool) []byte {
-	b = append(b, r.Method...)
-	b = append(b, ' ')
-	if uri := r.RequestURI; uri != "" && uri[0] == '/' && !hasSpaceOrCTL(uri) {
-		b = append(b, uri...)
-	} else {
-		b = append(b, r.URL.RequestURI()...)
+	uri := r.RequestURI
+	if uri == "" || uri[0] != '/' || hasSpaceOrCTL(uri) {
+		uri = r.URL.RequestURI()
 	}
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, r.Host...)
-	b = append(b, "\r\n"...)
+	b = appendRequestLine(b, r.Method, uri, r.Host)
 	conn := r.Header["Connection"]
 	trust := p.cfg.TrustForwarded
 	for k, vv := range r.Header {
@@ -356,25 +351,19 @@ func (p *Proxy) appendHead(b []byte, r *http.Request, hasBody bool) []byte {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	b = append(b, "X-Forwarded-For: "...)
-	if prior := r.Header["X-Forwarded-For"]; trust && len(prior) > 0 {
-		for _, v := range prior {
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	_, hasXFHost := r.Header["X-Forwarded-Host"]
+	_, hasXFProto := r.Header["X-Forwarded-Proto"]
+	b = appendForwarded(b, trust, func(b []byte) []byte {
+		for _, v := range r.Header["X-Forwarded-For"] {
 			b = append(b, v...)
 			b = append(b, ", "...)
 		}
-	}
-	b = append(b, ip...)
-	b = append(b, "\r\n"...)
-	if _, ok := r.Header["X-Forwarded-Host"]; !trust || !ok {
-		b = appendField(b, "X-Forwarded-Host", r.Host)
-	}
-	if _, ok := r.Header["X-Forwarded-Proto"]; !trust || !ok {
-		proto := "http"
-		if r.TLS != nil {
-			proto = "https"
-		}
-		b = appendField(b, "X-Forwarded-Proto", proto)
-	}
+		return b
+	}, ip, r.Host, hasXFHost, hasXFProto, proto)
 	switch {
 	case hasBody && r.ContentLength > 0:
 		b = append(b, "Content-Length: "...)
@@ -394,10 +383,61 @@ func (p *Proxy) appendHead(b []byte, r *http.Request, hasBody bool) []byte {
 			}
 			b = append(b, "\r\n"...)
 		}
-	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
-		b = append(b, "Content-Length: 0\r\n"...)
+	default:
+		b = appendNoBodyLength(b, r.Method)
 	}
 	return append(b, "\r\n"...)
+}
+
+// What both paths' request heads share (appendHead for net/http's
+// requests, fastReq.appendUpstream for the fast path's): the request line
+// and Host, the X-Forwarded fields and the framing of a request without a
+// body. Only the filtering of the client's own fields differs, as their
+// inputs do (net/http's header map, the fast path's checked field lines);
+// TestDifferentialPaths holds the results equal.
+
+// appendRequestLine appends "METHOD TARGET HTTP/1.1" and the Host field.
+func appendRequestLine[S ~string | ~[]byte](b []byte, method, target, host S) []byte {
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	return append(b, "\r\n"...)
+}
+
+// appendForwarded appends X-Forwarded-For (with trust, after the client's
+// own values, which prior appends each followed by ", "), and
+// X-Forwarded-Host and -Proto unless trusted values came with the request.
+func appendForwarded[S ~string | ~[]byte](b []byte, trust bool, prior func([]byte) []byte, ip string, host S, hasXFHost, hasXFProto bool, proto string) []byte {
+	b = append(b, "X-Forwarded-For: "...)
+	if trust {
+		b = prior(b)
+	}
+	b = append(b, ip...)
+	b = append(b, "\r\n"...)
+	if !trust || !hasXFHost {
+		b = append(b, "X-Forwarded-Host: "...)
+		b = append(b, host...)
+		b = append(b, "\r\n"...)
+	}
+	if !trust || !hasXFProto {
+		b = append(b, "X-Forwarded-Proto: "...)
+		b = append(b, proto...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// appendNoBodyLength appends "Content-Length: 0" for a request without a
+// body whose method normally has one (POST, PUT, PATCH): some servers
+// wait for a body, or answer 411, without it.
+func appendNoBodyLength[S ~string | ~[]byte](b []byte, method S) []byte {
+	switch string(method) {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	return b
 }
 
 // hasSpaceOrCTL reports whether s has a byte that may not appear in a
