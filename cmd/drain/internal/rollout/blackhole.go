@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 )
 
 // loopbackBlackhole makes addr, a loopback address an exited replica
@@ -31,13 +32,35 @@ func loopbackBlackhole(_ int32, addr string) (io.Closer, error) {
 		ln.Close()
 		return nil, fmt.Errorf("rollout: blackhole %s: backlog 0: %w", addr, err)
 	}
-	fill, err := net.Dial("tcp", addr)
+	fill, err := fillAcceptQueue(addr)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("rollout: blackhole %s: fill the accept queue: %w", addr, err)
 	}
+	if fill == nil {
+		return closers{ln}, nil
+	}
 	return closers{fill, ln}, nil
 }
+
+// fillAcceptQueue connects to addr, whose accept queue has length 0, so
+// that the kernel drops every later SYN. A client (a router retrying) may
+// have filled the queue first; then this SYN is the one dropped, and
+// waiting out the kernel's retries would take about 2 min: a connect that
+// times out means the queue is full already (nil, nil).
+func fillAcceptQueue(addr string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, fillTimeout)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil, nil
+	}
+	return c, err
+}
+
+// fillTimeout bounds the connect that fills the accept queue: on loopback
+// an accepted SYN completes in microseconds, a dropped one not before the
+// kernel's first retransmission (1 s).
+const fillTimeout = 500 * time.Millisecond
 
 type closers []io.Closer
 

@@ -250,3 +250,43 @@ func dial(addr string, timeout time.Duration) error {
 	}
 	return err
 }
+
+// TestFillAcceptQueueAlreadyFull: when a client filled the blackhole's
+// accept queue first, filling it does not wait out the kernel's SYN
+// retries (about 2 min; a drain compare behind nginx took 2 min 21 s).
+func TestFillAcceptQueueAlreadyFull(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cerr := sc.Control(func(fd uintptr) { err = listenBacklog0(fd) }); cerr != nil || err != nil {
+		t.Fatal(cerr, err)
+	}
+	first, err := net.Dial("tcp", ln.Addr().String()) // the client that came first
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := fillAcceptQueue(ln.Addr().String())
+		if c != nil {
+			c.Close()
+			err = errors.Join(err, errors.New("a second connection got into a queue of length 0"))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("fillAcceptQueue still connecting after 30 s: it waits out the SYN retries")
+	}
+}
