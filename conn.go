@@ -295,18 +295,31 @@ func (c *trackedConn) quietNow(now int64) bool {
 }
 
 // listener tracks every accepted connection and can be closed by the drain
-// independently of net/http.
+// independently of net/http. Close first takes the connections waiting in
+// the kernel's accept queue (the kernel would reset them), and Accept hands
+// them out before it reports the closed listener.
 type listener struct {
 	net.Listener
 	srv       *server
 	closeOnce sync.Once
 	closeErr  error
+
+	mu      sync.Mutex
+	backlog []*trackedConn // taken by Close, not yet returned by Accept
 }
 
 func (l *listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
-		return nil, err
+		l.mu.Lock()
+		if len(l.backlog) == 0 {
+			l.mu.Unlock()
+			return nil, err
+		}
+		tc := l.backlog[0]
+		l.backlog = l.backlog[1:]
+		l.mu.Unlock()
+		return tc, nil
 	}
 	tc := &trackedConn{Conn: c, srv: l.srv}
 	l.srv.track(tc)
@@ -314,8 +327,33 @@ func (l *listener) Accept() (net.Conn, error) {
 }
 
 func (l *listener) Close() error {
-	l.closeOnce.Do(func() { l.closeErr = l.Listener.Close() })
+	l.closeOnce.Do(func() {
+		// Tracked at once, so that the drain waits for them as for any
+		// accepted connection.
+		var taken []*trackedConn
+		for _, c := range takeBacklog(l.Listener) {
+			tc := &trackedConn{Conn: c, srv: l.srv}
+			l.srv.track(tc)
+			taken = append(taken, tc)
+		}
+		l.mu.Lock()
+		l.backlog = taken
+		l.mu.Unlock()
+		l.closeErr = l.Listener.Close()
+	})
 	return l.closeErr
+}
+
+// closeBacklog closes the taken connections net/http never accepted (its
+// Serve loop ended first); called once the servers are closed.
+func (l *listener) closeBacklog() {
+	l.mu.Lock()
+	left := l.backlog
+	l.backlog = nil
+	l.mu.Unlock()
+	for _, c := range left {
+		c.Close()
+	}
 }
 
 // unwrap maps what ConnState hands us (our conn, or a *tls.Conn over it) to

@@ -24,7 +24,9 @@
 // ([Options.Idle]) says the client has been told it may be closed (see
 // [IdlePolicy]), or when [Options.Deadline] plus [Options.ForceAfter] have
 // passed. New connections keep being accepted and served for
-// [Options.Delay], while the endpoint removal reaches every load balancer.
+// [Options.Delay], while the endpoint removal reaches every load balancer;
+// when the listeners close, the connections already waiting in the kernel's
+// accept queue are accepted and served first (Linux), not reset.
 // The README's guarantee section says what holds for HTTP/2, and in steady
 // state.
 //

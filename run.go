@@ -29,6 +29,7 @@ func (d *Drainer) run(ctx context.Context) error {
 		if err := s.listen(); err != nil {
 			for _, o := range servers[:i] {
 				o.ln.Close()
+				o.ln.closeBacklog()
 			}
 			// No drain will end the holds: do not leave a holder waiting.
 			d.abandonHolds(nil)
@@ -219,6 +220,7 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 	for _, s := range servers {
 		s.cancelHandlers()
 		_ = s.hs.Close()
+		s.ln.closeBacklog()
 	}
 	shutdowns.Wait()
 	goAways.Wait()

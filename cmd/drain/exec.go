@@ -8,9 +8,12 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/testrun"
 )
 
-// usageError marks bad input: exit status 2.
+// usageError marks bad input: exit status 2 (drain test and drain compare
+// return testrun.UsageError, whose ExitCode is 2).
 type usageError struct{ err error }
 
 func (u usageError) Error() string { return u.err.Error() }
@@ -19,20 +22,7 @@ func (u usageError) Unwrap() error { return u.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // lostError marks a run that lost more requests than allowed: exit status 1.
-// For drain compare, row names the row that lost most and rows counts the
-// rows over the limit.
-type lostError struct {
-	lost, allowed int
-	row           string
-	rows          int
-}
-
-func (l lostError) Error() string {
-	if l.row != "" {
-		return fmt.Sprintf("%d rows lost more than %d requests, %s most: %d", l.rows, l.allowed, l.row, l.lost)
-	}
-	return fmt.Sprintf("%d requests lost (allowed %d)", l.lost, l.allowed)
-}
+type lostError = testrun.LostError
 
 const rootUsage = `usage: drain <command> [flags]
 

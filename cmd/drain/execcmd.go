@@ -62,10 +62,11 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		defListen = ":" + p
 	}
 	listen := fs.String("listen", defListen, "public listen address (:$PORT when PORT is set)")
-	readyPath := fs.String("ready-path", "/health", "public readiness path: answered by drain exec during the drain (503, when --ready says); while serving it goes to COMMAND (answered 200 by drain exec with --tcp-ready)")
+	readyPath := fs.String("ready-path", "/health", "public readiness path: answered by drain exec during the drain (503, when --ready says); while serving it goes to COMMAND (answered 200 by drain exec with --tcp-ready); 503 whenever COMMAND has exited or does not answer within --ready-probe-timeout")
 	upReady := fs.String("upstream-ready-path", "/health", "COMMAND is ready when a GET of this path answers 200-399 (Kubernetes' rule)")
 	tcpReady := fs.Bool("tcp-ready", false, "COMMAND is ready when its port accepts a TCP connection")
 	readyTimeout := fs.Duration("ready-timeout", defaultReadyTimeout, "give up when COMMAND is not ready after this long")
+	probeTimeout := fs.Duration("ready-probe-timeout", execrun.DefaultReadyProbeTimeout, "the ready path answers 503 when COMMAND does not answer it (or, where drain exec answers it, a GET of --upstream-ready-path) within this long")
 	childSig := fs.String("child-signal", "TERM", "signal sent to COMMAND once the public side has drained")
 	childGrace := fs.Duration("child-grace", defaultChildGrace, "SIGKILL COMMAND's process group this long after --child-signal")
 	trust := fs.Bool("trust-forwarded", false, "keep the client's X-Forwarded-For (appending to it), -Proto, -Host and Forwarded: only behind a proxy that sets them")
@@ -105,6 +106,8 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usagef("--child-grace %v: need a positive duration", *childGrace)
 	case *readyTimeout <= 0:
 		return usagef("--ready-timeout %v: need a positive duration", *readyTimeout)
+	case *probeTimeout <= 0:
+		return usagef("--ready-probe-timeout %v: need a positive duration", *probeTimeout)
 	case !strings.HasPrefix(*readyPath, "/"):
 		return usagef("--ready-path %q: need a path starting with /", *readyPath)
 	case !*tcpReady && !strings.HasPrefix(*upReady, "/"):
@@ -125,6 +128,7 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		UpstreamReadyPath: *upReady,
 		TCPReady:          *tcpReady,
 		ReadyTimeout:      *readyTimeout,
+		ReadyProbeTimeout: *probeTimeout,
 		ChildSignal:       sig,
 		ChildSignalName:   *childSig,
 		ChildGrace:        *childGrace,

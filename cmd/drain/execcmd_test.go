@@ -482,6 +482,66 @@ func TestExecAppKilled(t *testing.T) {
 	}
 }
 
+// TestExecAppStopped: an application that is alive but does not answer
+// (SIGSTOP) fails the ready path within --ready-probe-timeout, with a 503
+// that says why, wherever the ready path is answered: by the application
+// (the default), by drain exec (--tcp-ready), and by drain exec through a
+// lame duck with --ready through-delay. After SIGCONT it is ready again.
+func TestExecAppStopped(t *testing.T) {
+	up := buildUpstream(t)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		lameDuck bool
+	}{
+		{"forwarded", nil, false},
+		{"tcp-ready", []string{"--tcp-ready"}, false},
+		{"lame-duck", []string{"--lame-duck", "30s", "--ready", "through-delay"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "pid")
+			args := append(append([]string{"--ready-probe-timeout", "300ms"}, tc.args...), "--", up, "-pidfile", pidfile)
+			p := startExec(t, args...)
+			if tc.lameDuck {
+				p.signal(syscall.SIGTERM)
+				if !p.logged("drain exec: draining") {
+					t.Fatalf("no drain:\n%s", p.log())
+				}
+			}
+			if code, body := get(t, "http://"+p.addr+"/health"); code != 200 {
+				t.Fatalf("ready path before SIGSTOP: %d %q", code, body)
+			}
+			b, err := os.ReadFile(pidfile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, _ := strconv.Atoi(string(b))
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Kill(pid, syscall.SIGCONT)
+			start := time.Now()
+			probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+			code, body := 0, ""
+			res, err := probe.Get("http://" + p.addr + "/health")
+			if err == nil {
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				code, body = res.StatusCode, string(b)
+			}
+			if took := time.Since(start); code != 503 || !strings.Contains(body, "does not answer") || took > 3*time.Second {
+				t.Errorf("ready path with the application stopped: %d %q %v after %v; want 503 (does not answer) after about 300ms", code, body, err, took)
+			}
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			if code, body := get(t, "http://"+p.addr+"/health"); code != 200 {
+				t.Errorf("ready path after SIGCONT: %d %q, want 200", code, body)
+			}
+		})
+	}
+}
+
 // TestExecAsPID1: as a container's PID 1 (in a PID namespace of its own,
 // as in a container without --init), drain exec gets SIGTERM (PID 1 gets
 // only the signals it handles), forwards SIGHUP to the application, reaps

@@ -22,12 +22,12 @@ type flagGroup struct {
 var testGroups = []flagGroup{
 	{"Replicas and rollout", []string{"replicas", "rollout", "ready-delay", "ready-path", "tcp-ready", "prestop", "grace", "warmup", "settle", "pod-env"}},
 	{"kube-proxy model", []string{"propagation", "sync-period", "teardown"}},
-	{"Network path", []string{"network", "latency", "jitter", "latency-sweep"}},
+	{"Network path", []string{"network", "latency", "jitter", "latency-sweep", "router"}},
 	{"Load", []string{"rate", "duration", "conns", "no-reuse", "post-ratio", "client", "protocol", "timeout", "expect", "method", "host", "header", "insecure", "ca"}},
 	{"Steady state (the whole run)", []string{"quiet", "quiet-after", "quiet-latency"}},
 	{"Hard cases (per restart)", []string{"idle", "half-sent", "slow-body", "idle-after", "arm-after", "arm-on"}},
 	{"A running service instead of replicas", []string{"target", "during", "namespace", "n"}},
-	{"Output and exit status", []string{"json", "html", "results", "log", "allow-lost", "sweep-chart"}},
+	{"Output and exit status", []string{"json", "html", "results", "log", "allow-lost", "max-latency", "sweep-chart"}},
 }
 
 // flagGroups orders each subcommand's flags by purpose in its help. A flag

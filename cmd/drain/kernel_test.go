@@ -9,10 +9,11 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 )
 
 // The kernel network path end to end (--network=kernel): the same runs as
@@ -100,37 +101,9 @@ func assertPathGone(t *testing.T) {
 	if strings.Contains(string(out), "drain_svc_") {
 		t.Errorf("nftables tables in the host's namespace:\n%s", out)
 	}
-	if c := childPids(t); len(c) > 0 {
+	if c := child.Children(); len(c) > 0 {
 		t.Errorf("child processes left: %v", c)
 	}
-}
-
-// childPids returns the pids of this process's children that are not
-// zombies waiting for a Wait of their own.
-func childPids(t *testing.T) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := os.Getpid()
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) >= 2 && f[1] == strconv.Itoa(self) {
-			out = append(out, pid)
-		}
-	}
-	return out
 }
 
 func TestKernelDrainLosesNothing(t *testing.T) {

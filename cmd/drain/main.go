@@ -55,7 +55,7 @@ func exitCode(err error, stderr io.Writer) int {
 		printError(stderr, u.err)
 		return 2
 	case errors.As(err, &l):
-		if l.row != "" { // compare: the table shows the rows, not the limit
+		if l.Row != "" { // compare: the table shows the rows, not the limit
 			printError(stderr, err)
 		}
 		return 1 // drain test: the report already said it

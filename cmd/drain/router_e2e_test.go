@@ -53,20 +53,18 @@ func TestRouterDrainModeLosesNothing(t *testing.T) {
 }
 
 // TestRouterStdlibModeLoses: net/http's Shutdown at SIGTERM (the
-// background's Go example) behind each router. Behind nginx it may lose
-// nothing: nginx retries a refused connection on another replica (any
-// method: nothing was sent) and a connection to the exited replica after
-// its 5 s connect timeout, so the harm shows as requests held for seconds
-// (docs/routers.md); the test asserts losses or that stall.
+// background's Go example) behind each router loses, exit 1. Behind nginx
+// the harm is mostly a stall: nginx retries a refused connection on
+// another replica (any method: nothing was sent) and a connection to the
+// exited replica after its 5 s connect timeout, so requests are held for
+// seconds (docs/routers.md); the latency objective (--max-latency, 2 s by
+// default) counts them as lost, outcome slow.
 func TestRouterStdlibModeLoses(t *testing.T) {
 	for _, name := range router.Names() {
 		t.Run(name, func(t *testing.T) {
 			s, code := routerMode(t, name, "stdlib")
-			if name == router.Nginx {
-				if s.Lost == 0 && s.Latency.P99 < 1 {
-					t.Errorf("behind nginx, stdlib mode lost nothing (%v) and its p99 is %.3fs: expected losses or requests stalled for seconds", s.Outcomes, s.Latency.P99)
-				}
-				return
+			if name == router.Nginx && s.Outcomes["slow"] == 0 {
+				t.Errorf("behind nginx, stdlib mode had no answer later than --max-latency (%v, p99 %.3fs): expected requests stalled for seconds", s.Outcomes, s.Latency.P99)
 			}
 			if s.Lost == 0 || code != 1 {
 				t.Errorf("behind %s, stdlib mode lost %d (%v), exit %d: expected losses", name, s.Lost, s.Outcomes, code)

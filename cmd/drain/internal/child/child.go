@@ -7,9 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
+	"os/exec"
 	"sync"
 	"syscall"
 	"time"
@@ -20,12 +19,14 @@ import (
 // process dies (Linux). Its methods are safe for concurrent use.
 type Process struct {
 	cfg  Config
+	cmd  *exec.Cmd
 	proc *os.Process
 	pid  int
 	log  *slog.Logger
 
 	done    chan struct{} // closed once reaped
 	mu      sync.Mutex
+	exited  bool // the leader exited (seen by WaitExit): its group is not signalled any more
 	status  syscall.WaitStatus
 	reaper  chan struct{} // ReapAll: closed when no child is left
 	orphans int           // ReapAll: orphans reaped
@@ -37,34 +38,100 @@ func Start(cfg Config) (*Process, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
+	if len(cfg.Args) == 0 {
+		return nil, errors.New("child: no command (Config.Args is empty)")
+	}
+	path := cfg.Path
+	if path == "" {
+		p, err := exec.LookPath(cfg.Args[0])
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
 	if cfg.ReapAll {
 		if err := becomeSubreaper(); err != nil {
 			c.log.Warn("drain exec: cannot become child subreaper; orphans of the application are reaped only when running as PID 1", "err", err)
 		}
 	}
-	proc, err := os.StartProcess(cfg.Path, cfg.Args, &os.ProcAttr{
-		Env:   cfg.Env,
-		Files: cfg.Files,
-		Sys:   sysProcAttr(),
-	})
-	if err != nil {
+	cmd := &exec.Cmd{Path: path, Args: cfg.Args, Env: cfg.Env, SysProcAttr: sysProcAttr(),
+		// The pipes to Stdout and Stderr close when the group is killed;
+		// this only bounds a member that left the group and kept them.
+		WaitDelay: time.Second}
+	setFiles(cmd, cfg)
+	if err := startCmd(cmd); err != nil {
+		release()
 		return nil, err
 	}
-	c.proc, c.pid = proc, proc.Pid
+	c.cmd, c.proc, c.pid = cmd, cmd.Process, cmd.Process.Pid
 	if cfg.ReapAll {
 		c.reaper = make(chan struct{})
 		go c.reapAll()
 	} else {
-		go func() {
-			st, err := proc.Wait()
-			ws := syscall.WaitStatus(0)
-			if err == nil {
-				ws, _ = st.Sys().(syscall.WaitStatus)
-			}
-			c.finish(ws)
-		}()
+		go c.wait()
 	}
 	return c, nil
+}
+
+// setFiles gives the application Files, or else Stdout and Stderr (nil:
+// /dev/null, as for a missing stdin).
+func setFiles(cmd *exec.Cmd, cfg Config) {
+	if cfg.Files == nil {
+		cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
+		return
+	}
+	for i, f := range cfg.Files {
+		switch {
+		case f == nil && i > 2:
+			return // os/exec cannot leave a gap in ExtraFiles
+		case f == nil:
+		case i == 0:
+			cmd.Stdin = f
+		case i == 1:
+			cmd.Stdout = f
+		case i == 2:
+			cmd.Stderr = f
+		default:
+			cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		}
+	}
+}
+
+// wait is the application's only waiter (without ReapAll). With OnExit or
+// KillGroupAtExit it first waits for the exit without reaping, so that
+// OnExit and the group kill happen while the pid and process group id are
+// still the application's; then it reaps.
+func (c *Process) wait() {
+	early := (c.cfg.OnExit != nil || c.cfg.KillGroupAtExit) && WaitExit(c.pid) == nil
+	if early {
+		c.exit(c.cfg.KillGroupAtExit)
+	}
+	err := c.cmd.Wait()
+	release()
+	if !early {
+		c.exit(false) // reaped: its group id may be another's now
+	}
+	ws := syscall.WaitStatus(0)
+	if st := c.cmd.ProcessState; st != nil {
+		ws, _ = st.Sys().(syscall.WaitStatus)
+	} else if err != nil {
+		c.log.Warn("drain exec: waiting for the application", "err", err)
+	}
+	c.finish(ws)
+}
+
+// exit records that the leader exited (KillGroup does nothing from now
+// on), runs OnExit and, with killGroup, kills the rest of the group.
+func (c *Process) exit(killGroup bool) {
+	c.mu.Lock()
+	c.exited = true
+	c.mu.Unlock()
+	if c.cfg.OnExit != nil {
+		c.cfg.OnExit()
+	}
+	if killGroup {
+		_ = syscall.Kill(-c.pid, syscall.SIGKILL) // ESRCH when the group is empty
+	}
 }
 
 // reapAll is the only waiter of this process: it reaps the application and
@@ -81,11 +148,15 @@ func (c *Process) reapAll() {
 			select {
 			case <-c.done:
 			default:
+				release()
+				c.exit(false)
 				c.finish(syscall.WaitStatus(0xff00)) // cannot happen: lost our own child
 			}
 			return
 		}
 		if pid == c.pid {
+			release()
+			c.exit(false)
 			c.finish(ws)
 			continue
 		}
@@ -96,6 +167,7 @@ func (c *Process) reapAll() {
 	}
 }
 
+// finish records the reaped application's status and closes done.
 func (c *Process) finish(ws syscall.WaitStatus) {
 	c.mu.Lock()
 	c.status = ws
@@ -136,6 +208,32 @@ func (c *Process) Orphans() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.orphans
+}
+
+// State is the reaped application's state, as exec.Cmd's ProcessState;
+// it waits for Done. It is nil with ReapAll (Exited and ExitCode say how
+// the application ended in every case).
+func (c *Process) State() *os.ProcessState {
+	<-c.done
+	return c.cmd.ProcessState
+}
+
+// KillGroup sends SIGKILL to the application's process group, unless its
+// leader has exited (then the group id may soon belong to another
+// process; KillGroupAtExit killed the group at that moment). It reports
+// whether it sent the signal.
+func (c *Process) KillGroup() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.exited {
+		return false
+	}
+	select {
+	case <-c.done: // ReapAll, or no WaitExit on this system
+		return false
+	default:
+	}
+	return syscall.Kill(-c.pid, syscall.SIGKILL) == nil
 }
 
 func exitCode(ws syscall.WaitStatus) int {
@@ -183,7 +281,7 @@ func (c *Process) Stop(sig os.Signal, grace time.Duration) {
 	case <-t.C:
 	}
 	c.log.Warn("drain exec: the application did not exit in time; killing it", "grace", grace)
-	_ = syscall.Kill(-c.pid, syscall.SIGKILL)
+	c.KillGroup()
 	<-c.done
 }
 
@@ -207,41 +305,33 @@ func (c *Process) Cleanup(timeout time.Duration) {
 }
 
 // WaitReady polls the application every interval until it is ready: an
-// HTTP GET of path answered with a status [Ready] accepts, or, when path is "", a successful TCP connect. It fails when ctx
-// ends or the application exits first.
+// HTTP GET of path answered with a status [Ready] accepts, or, when path is
+// "", a successful TCP connect. It fails when ctx ends or the application
+// exits first.
 func (c *Process) WaitReady(ctx context.Context, addr, path string, interval time.Duration) error {
-	client := &http.Client{
-		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-		Timeout:   time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-	defer client.CloseIdleConnections()
+	return c.Poll(ctx, NewProbe(path, nil, 0), addr, interval)
+}
+
+// Poll runs probe against addr every interval, the first time at once,
+// until it passes (nil). It returns an error wrapping ErrNotReady when the
+// application exits first (checked before every attempt: a port served by
+// another process does not count) or when ctx ends (wrapping its cause,
+// and saying what the last attempt saw).
+func (c *Process) Poll(ctx context.Context, probe *Probe, addr string, interval time.Duration) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	last := "no attempt yet"
 	for {
-		if path == "" {
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				conn.Close()
-				return nil
-			}
-			last = err.Error()
-		} else {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-			res, err := client.Do(req)
-			if err == nil {
-				res.Body.Close()
-				if Ready(res.StatusCode) {
-					return nil
-				}
-				last = "GET " + path + ": " + res.Status
-			} else {
-				last = err.Error()
-			}
+		select {
+		case <-c.done:
+			return fmt.Errorf("%w: it %s before it was ready", ErrNotReady, c.Exited())
+		default:
 		}
+		err := probe.Check(ctx, addr)
+		if err == nil {
+			return nil
+		}
+		last = err.Error()
 		select {
 		case <-c.done:
 			return fmt.Errorf("%w: it %s before it was ready", ErrNotReady, c.Exited())

@@ -20,20 +20,30 @@ func becomeSubreaper() error {
 // killOrphans sends SIGKILL to every remaining child of this process: the
 // application's orphans that left its process group.
 func killOrphans() {
+	for _, pid := range Children() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// Children returns the pids of this process's children, zombies included
+// (from /proc; tests use it to see that nothing was left behind).
+func Children() []int {
 	self := os.Getpid()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return
+		return nil
 	}
+	var out []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		if ppid(pid) == self {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			out = append(out, pid)
 		}
 	}
+	return out
 }
 
 // ppid reads the parent pid from /proc/pid/stat ("pid (comm) state ppid ...").

@@ -13,5 +13,5 @@ func becomeSubreaper() error { return errors.New("child subreaper: Linux only") 
 
 func killOrphans() {}
 
-// WaitExit is Linux-only (waitid with WNOWAIT).
-func WaitExit(pid int) error { return errors.ErrUnsupported }
+// Children is Linux-only (/proc); here it returns nil.
+func Children() []int { return nil }

@@ -44,10 +44,22 @@ func (c *Process) Stop(os.Signal, time.Duration) {}
 // Cleanup does nothing.
 func (c *Process) Cleanup(time.Duration) {}
 
+// State returns nil.
+func (c *Process) State() *os.ProcessState { return nil }
+
+// KillGroup returns false.
+func (c *Process) KillGroup() bool { return false }
+
+// Poll returns ErrNoSignals.
+func (c *Process) Poll(context.Context, *Probe, string, time.Duration) error { return ErrNoSignals }
+
 // WaitReady returns ErrNoSignals.
 func (c *Process) WaitReady(context.Context, string, string, time.Duration) error {
 	return ErrNoSignals
 }
+
+// Children returns nil: no child can be started here.
+func Children() []int { return nil }
 
 // WaitExit is not available on Windows.
 func WaitExit(int) error { return errors.ErrUnsupported }
@@ -63,5 +75,6 @@ func ParseSignal(s string) (syscall.Signal, bool) {
 	return sig, ok
 }
 
-// SignalName returns the signal's description.
+// SignalName returns the signal's description (Windows has no table of
+// names).
 func SignalName(sig syscall.Signal) string { return sig.String() }

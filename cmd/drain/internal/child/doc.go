@@ -8,20 +8,36 @@ package child
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 )
 
 // Config describes the application process.
 type Config struct {
-	// Path and Args are the program (resolved, e.g. by exec.LookPath) and
-	// its arguments, Args[0] included.
+	// Path and Args are the program and its arguments, Args[0] included;
+	// an empty Path is looked up from Args[0] as exec.Command does.
 	Path string
 	Args []string
-	// Env is the environment (with PORT set by the caller).
+	// Env is the environment (with PORT set by the caller; nil: this
+	// process's).
 	Env []string
-	// Files are the child's stdin, stdout and stderr.
+	// Files are the child's stdin, stdout and stderr (and more files from
+	// fd 3 on); a nil entry among the first three is /dev/null.
 	Files []*os.File
+	// Stdout and Stderr receive the child's output when Files is nil,
+	// through pipes (nil: /dev/null).
+	Stdout, Stderr io.Writer
+
+	// OnExit, if set, is called once the child has exited and before it
+	// is reaped (WaitExit; Linux and the BSDs): until OnExit returns, its
+	// pid and process group id cannot be reused, so a caller that stops
+	// signalling it there never signals a stranger. Not with ReapAll.
+	OnExit func()
+	// KillGroupAtExit kills the rest of the child's process group when
+	// the child exits, before it is reaped (as a pod's processes end with
+	// its main one). Not with ReapAll.
+	KillGroupAtExit bool
 
 	// ReapAll makes this process the reaper of every descendant: it becomes
 	// a child subreaper (Linux) and one goroutine waits for any child

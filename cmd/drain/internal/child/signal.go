@@ -27,11 +27,11 @@ func ParseSignal(s string) (syscall.Signal, bool) {
 	return sig, sig != 0
 }
 
-// SignalName returns a signal's name, "SIGTERM", or its number when it has
-// none.
+// SignalName returns a signal's name as the kernel's headers spell it
+// ("SIGTERM"), or "signal N" for one without a name.
 func SignalName(sig syscall.Signal) string {
 	if n := unix.SignalName(sig); n != "" {
 		return n
 	}
-	return strconv.Itoa(int(sig))
+	return "signal " + strconv.Itoa(int(sig))
 }

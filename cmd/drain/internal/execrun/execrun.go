@@ -42,6 +42,12 @@ type Config struct {
 	ReadyPath, UpstreamReadyPath string
 	TCPReady                     bool
 	ReadyTimeout                 time.Duration
+	// ReadyProbeTimeout is how long the application has to answer while
+	// ReadyPath claims readiness: its own answer to ReadyPath while
+	// serving, or (TCPReady, and in the lame duck) a GET of
+	// UpstreamReadyPath, any status. Without an answer in time ReadyPath
+	// answers 503. Zero means DefaultReadyProbeTimeout.
+	ReadyProbeTimeout time.Duration
 	// ChildSignal (named ChildSignalName, for the log) is sent to the
 	// application once the public side has drained; ChildGrace later its
 	// process group gets SIGKILL.
@@ -95,6 +101,14 @@ func (e ExitError) ExitCode() int { return e.Code }
 
 // readyInterval is how often the application is probed until it is ready.
 const readyInterval = 20 * time.Millisecond
+
+// DefaultReadyProbeTimeout is [Config.ReadyProbeTimeout]'s default: the
+// kubelet's default probe timeout (timeoutSeconds: 1), so that drain exec
+// never fails a probe the application alone would have passed.
+const DefaultReadyProbeTimeout = time.Second
+
+// errNoAnswer is the cause of a readiness probe's context at its timeout.
+var errNoAnswer = errors.New("no answer in time")
 
 // Run runs the application behind the drain until ctx ends or SIGTERM or
 // SIGINT arrives, drains, stops the application and returns nil, an
@@ -186,17 +200,13 @@ func Run(ctx context.Context, cfg Config) error {
 	opts.Signals = []os.Signal{} // counted here: see below
 	opts.Logger = log
 	d := drain.New(opts)
-	ready := d.Ready()
+	rh := readyHandler{cfg: cfg, app: app, px: px, d: d, ready: d.Ready(), log: log}
+	if rh.cfg.ReadyProbeTimeout <= 0 {
+		rh.cfg.ReadyProbeTimeout = DefaultReadyProbeTimeout
+	}
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == cfg.ReadyPath && app.Exited() != "" {
-			// A dead application is not ready, whatever the drain's
-			// readiness policy says about the lame duck.
-			w.Header().Set("Connection", "close")
-			http.Error(w, "drain exec: the application "+app.Exited(), http.StatusServiceUnavailable)
-			return
-		}
-		if r.URL.Path == cfg.ReadyPath && (cfg.TCPReady || d.Phase() != drain.PhaseServing) {
-			ready.ServeHTTP(w, r)
+		if r.URL.Path == cfg.ReadyPath {
+			rh.ServeHTTP(w, r)
 			return
 		}
 		px.ServeHTTP(w, r)
@@ -426,4 +436,108 @@ func exposed(port int) bool {
 		}
 	}
 	return false
+}
+
+// readyHandler answers the public readiness path (Config.ReadyPath). It
+// fails (503) when the application has exited, whatever the drain's
+// readiness policy says about the lame duck; and when it is alive but
+// does not answer within ReadyProbeTimeout (stopped, every worker stuck):
+// a process that exists is not one that serves.
+type readyHandler struct {
+	cfg   Config
+	app   *child.Process
+	px    *proxy.Proxy
+	d     *drain.Drainer
+	ready http.Handler // the drain's readiness policy
+	log   *slog.Logger
+}
+
+func (h readyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.app.Exited() != "" {
+		notReady(w, "the application "+h.app.Exited())
+		return
+	}
+	limit := h.cfg.ReadyProbeTimeout
+	ctx, cancel := context.WithTimeoutCause(r.Context(), limit, errNoAnswer)
+	defer cancel()
+	if !h.cfg.TCPReady && h.d.Phase() == drain.PhaseServing {
+		// The application's own readiness answer, within the limit.
+		h.px.ServeHTTP(&readyWriter{ResponseWriter: w, ctx: ctx, h: h, path: r.URL.Path}, r.WithContext(ctx))
+		return
+	}
+	// drain exec answers (the drain's policy); claiming readiness needs
+	// an application that answers.
+	rec := &recorder{h: http.Header{}, status: http.StatusOK}
+	h.ready.ServeHTTP(rec, r)
+	if rec.status == http.StatusOK {
+		path := h.cfg.UpstreamReadyPath
+		if !strings.HasPrefix(path, "/") {
+			path = "/" // --tcp-ready: any answer will do
+		}
+		if err := h.px.Probe(ctx, path); err != nil {
+			if errors.Is(err, errNoAnswer) {
+				err = fmt.Errorf("no answer to GET %s within %v", path, limit)
+			}
+			h.log.Warn("drain exec: the application does not answer: not ready", "err", err)
+			notReady(w, "the application does not answer ("+err.Error()+")")
+			return
+		}
+	}
+	for k, v := range rec.h {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body)
+}
+
+// notReady answers the readiness path with 503 and why.
+func notReady(w http.ResponseWriter, why string) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, "drain exec: "+why, http.StatusServiceUnavailable)
+}
+
+// readyWriter passes the application's answer to the readiness path on;
+// when the proxy's answer is its bare 502 for a request whose time limit
+// ran out (the application did not answer), it answers 503 and why.
+type readyWriter struct {
+	http.ResponseWriter
+	ctx     context.Context
+	h       readyHandler
+	path    string
+	timeout bool // the 503 is written: drop the rest
+}
+
+func (w *readyWriter) WriteHeader(code int) {
+	if code == http.StatusBadGateway && context.Cause(w.ctx) == errNoAnswer {
+		w.timeout = true
+		why := fmt.Sprintf("the application does not answer (no answer to GET %s within %v)", w.path, w.h.cfg.ReadyProbeTimeout)
+		w.h.log.Warn("drain exec: " + why + ": not ready")
+		w.ResponseWriter.Header().Del("Content-Length")
+		notReady(w.ResponseWriter, why)
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *readyWriter) Write(b []byte) (int, error) {
+	if w.timeout {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *readyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recorder keeps the drain's readiness answer until the probe decides.
+type recorder struct {
+	h      http.Header
+	status int
+	body   []byte
+}
+
+func (r *recorder) Header() http.Header  { return r.h }
+func (r *recorder) WriteHeader(code int) { r.status = code }
+func (r *recorder) Write(b []byte) (int, error) {
+	r.body = append(r.body, b...)
+	return len(b), nil
 }

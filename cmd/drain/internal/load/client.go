@@ -148,27 +148,33 @@ func (c *Client) Run(ctx context.Context) ([]Result, error) {
 	quiet.Wait()
 	r.finishHard()
 
-	out := make([]Result, 0, int(total)+len(r.hard))
+	// Compact the recorded steady requests in place (the write index never
+	// passes the read index): no copy of the run's biggest allocation.
+	// They are in schedule order, which is (Intended, Seq) order.
+	out := r.results[:0]
 	for i, ok := range r.filled {
 		if ok {
 			out = append(out, r.results[i])
 		}
 	}
-	out = append(out, r.hard...)
-	slices.SortStableFunc(out, func(a, b Result) int {
-		if a.Intended != b.Intended {
-			if a.Intended < b.Intended {
-				return -1
+	r.results = nil
+	if len(r.hard) > 0 {
+		out = append(out, r.hard...)
+		slices.SortStableFunc(out, func(a, b Result) int {
+			if a.Intended != b.Intended {
+				if a.Intended < b.Intended {
+					return -1
+				}
+				return 1
 			}
-			return 1
-		}
-		if a.Seq < b.Seq {
-			return -1
-		} else if a.Seq > b.Seq {
-			return 1
-		}
-		return 0
-	})
+			if a.Seq < b.Seq {
+				return -1
+			} else if a.Seq > b.Seq {
+				return 1
+			}
+			return 0
+		})
+	}
 	return out, ctx.Err()
 }
 

@@ -64,8 +64,11 @@ type Config struct {
 	// ProtocolH2C or ProtocolH2 (which needs Request.TLS). Over HTTP/2 the
 	// steady requests are streams spread over H2Conns connections (0:
 	// DefaultH2Conns), request n on connection n % H2Conns, never retried
-	// (GoAway and RefusedStream are their own outcomes); the hard cases and
-	// the quiet connections stay HTTP/1.1.
+	// (GoAway and RefusedStream are their own outcomes); each quiet
+	// connection is an HTTP/2 connection of its own, one stream per gap. The
+	// hard cases stay HTTP/1.1: half-sent headers and a trickled body are
+	// HTTP/1.1 framing, and an idle HTTP/2 connection across SIGTERM is
+	// what the quiet connections and the steady pool already are.
 	Protocol string
 	H2Conns  int
 	// Request shapes every request: path, Host, extra headers, methods,

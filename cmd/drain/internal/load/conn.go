@@ -24,6 +24,7 @@ type rawConn struct {
 	host    string // the Host header value
 	rr      respReader
 	idle    idleProbe
+	fast    *fastIO  // nil unless nc is plain TCP on Linux
 	reqs    [][]byte // the run's requests by method index, built on first use
 }
 
@@ -31,7 +32,14 @@ type rawConn struct {
 // clear text), which the idle probe peeks at.
 func newRawConn(nc, tcp net.Conn, id uint32, ep endpoint.Endpoint) *rawConn {
 	c := &rawConn{nc: nc, id: id, replica: ep.Replica, host: ep.Addr}
-	c.rr.reset(nc)
+	if nc == tcp {
+		c.fast = newFastIO(nc)
+	}
+	if c.fast != nil {
+		c.rr.reset(c.fast)
+	} else {
+		c.rr.reset(nc)
+	}
 	c.idle.init(tcp)
 	return c
 }
@@ -52,6 +60,13 @@ func (c *rawConn) request(q *Request, methods []string, i int) []byte {
 // retries. A nil error means a complete response; then h tells whether the
 // connection may be reused (h.close false).
 func (c *rawConn) exchange(req []byte, deadline time.Time) (h respHead, err error) {
+	if c.fast != nil {
+		if err := c.fast.setDeadline(deadline); err != nil {
+			return h, err
+		}
+		c.fast.send(req) // by the response reader's first read
+		return c.read()
+	}
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return h, err
 	}

@@ -31,16 +31,9 @@ func (p *idleProbe) init(nc net.Conn) {
 	}
 	p.rc = rc
 	p.fn = func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
-			p.alive = true // open and quiet
-		case err == syscall.EINTR:
-			p.alive = true
-		default: // an error (reset), a FIN (n == 0) or unsolicited bytes
-			_ = n
-			p.alive = false
-		}
+		// open and quiet; an error (reset), a FIN or unsolicited bytes
+		// make it unusable
+		p.alive = peekIdle(fd, p.b[:])
 		return true
 	}
 }

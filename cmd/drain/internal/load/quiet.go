@@ -53,6 +53,10 @@ func (r *run) quiet(i int) {
 	if !sleep(time.Duration(i) * 10 * time.Millisecond) {
 		return
 	}
+	if r.h2 != nil {
+		r.quietH2(methods[mi], gap, sleep)
+		return
+	}
 	for {
 		now := time.Now()
 		res := Result{Seq: r.total + r.seq.Add(1) - 1, Intended: r.since(now), Kind: Quiet, Post: hasBody(methods[mi]), Replica: -1}
@@ -65,6 +69,63 @@ func (r *run) quiet(i int) {
 			return
 		}
 		c = r.doRaw(c, methods, mi, &res, now.Add(r.cfg.RequestTimeout))
+		if r.ctx.Err() != nil {
+			return
+		}
+		r.recordHard(res)
+		if !sleep(gap - time.Since(r.start.Add(res.Done))) {
+			return
+		}
+	}
+}
+
+// quietH2 is a quiet connection of an HTTP/2 load (Protocol h2c, h2): one
+// HTTP/2 connection, one stream per gap. A connection the server sent
+// GOAWAY on (an HTTP/2 server's idle timeout ends that way) or closed is
+// replaced before the next stream, as a pooled client's is; a GOAWAY that
+// crosses the stream (QuietLatency) leaves it unprocessed: outcome goaway.
+func (r *run) quietH2(method string, gap time.Duration, sleep func(time.Duration) bool) {
+	var h *h2Conn
+	defer func() {
+		if h != nil {
+			h.nc.Close()
+			<-h.done
+		}
+	}()
+	for {
+		now := time.Now()
+		res := Result{Seq: r.total + r.seq.Add(1) - 1, Intended: r.since(now), Kind: Quiet, Post: hasBody(method), Replica: -1}
+		r.prog.sent.Add(1)
+		deadline := now.Add(r.cfg.RequestTimeout)
+		if h != nil && !h.usable() {
+			h.nc.Close() // the pool saw the GOAWAY or the close: a new connection
+			<-h.done
+			h = nil
+		}
+		if h != nil && !sleep(2*r.cfg.QuietLatency) { // the GOAWAY and the stream in flight
+			return
+		}
+		if h == nil {
+			res.NewConn = true
+			var err error
+			h, res.Conn, res.Replica, err = r.dialH2(deadline)
+			if err != nil {
+				h = nil
+				res.Sent = r.since(now)
+				res.Done, res.Outcome = r.since(time.Now()), classifyH2(err)
+			}
+		}
+		if h != nil {
+			res.Conn, res.Replica = h.id, h.replica
+			res.Sent = r.since(time.Now())
+			status, err := h.roundTrip(&r.cfg.Request, method, h.nc.RemoteAddr().String(), deadline)
+			res.Done = r.since(time.Now())
+			if err != nil {
+				res.Outcome = classifyH2(err)
+			} else {
+				res.Status, res.Outcome = uint16(status), statusOutcome(status, r.cfg.Request.Expect)
+			}
+		}
 		if r.ctx.Err() != nil {
 			return
 		}

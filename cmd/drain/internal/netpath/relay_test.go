@@ -15,6 +15,25 @@ import (
 
 // startRelay runs a Relay on loopback in front of upstream; it is closed at
 // the end of the test.
+// dialRelay connects a client through r and returns both ends: the client's
+// and the server's (from cs), each bounded by deadline from now (a test
+// that hangs fails instead) and closed at the test's end.
+func dialRelay(t *testing.T, r *Relay, cs <-chan *net.TCPConn, deadline time.Duration) (c, srv *net.TCPConn) {
+	t.Helper()
+	nc, err := net.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = nc.(*net.TCPConn)
+	t.Cleanup(func() { c.Close() })
+	srv = <-cs
+	t.Cleanup(func() { srv.Close() })
+	end := time.Now().Add(deadline)
+	c.SetDeadline(end)
+	srv.SetDeadline(end)
+	return c, srv
+}
+
 func startRelay(t *testing.T, upstream string, lat Latency) *Relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -156,13 +175,7 @@ func TestRelayJitter(t *testing.T) {
 	ln, cs := acceptOne(t)
 	lat := Latency{Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond}
 	r := startRelay(t, ln.Addr().String(), lat)
-	c, err := net.Dial("tcp", r.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := <-cs
-	srv.SetDeadline(time.Now().Add(10 * time.Second))
+	c, srv := dialRelay(t, r, cs, 10*time.Second)
 	const n = 40
 	sent := make([]time.Time, n)
 	done := make(chan struct{})
@@ -256,20 +269,13 @@ func TestRelayHalfClose(t *testing.T) {
 	const d = 20 * time.Millisecond
 	ln, cs := acceptOne(t)
 	r := startRelay(t, ln.Addr().String(), Latency{Delay: d})
-	c, err := net.Dial("tcp", r.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	srv := <-cs
-	srv.SetDeadline(time.Now().Add(5 * time.Second))
+	c, srv := dialRelay(t, r, cs, 5*time.Second)
 
 	if _, err := c.Write([]byte("request")); err != nil {
 		t.Fatal(err)
 	}
 	fin := time.Now()
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	got, err := io.ReadAll(srv) // until EOF
@@ -298,17 +304,11 @@ func TestRelayReset(t *testing.T) {
 	r := startRelay(t, ln.Addr().String(), Latency{Delay: d})
 
 	t.Run("server", func(t *testing.T) {
-		c, err := net.Dial("tcp", r.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		srv := <-cs
+		c, srv := dialRelay(t, r, cs, 5*time.Second)
 		srv.SetLinger(0)
 		sent := time.Now()
 		srv.Close()
-		_, err = c.Read(make([]byte, 1))
+		_, err := c.Read(make([]byte, 1))
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("client read: %v, want ECONNRESET", err)
 		}
@@ -317,21 +317,15 @@ func TestRelayReset(t *testing.T) {
 		}
 	})
 	t.Run("client", func(t *testing.T) {
-		c, err := net.Dial("tcp", r.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := <-cs
-		defer srv.Close()
-		srv.SetDeadline(time.Now().Add(5 * time.Second))
+		c, srv := dialRelay(t, r, cs, 5*time.Second)
 		// Wait until the relay has connected upstream: data goes through.
 		c.Write([]byte("x"))
 		if _, err := io.ReadFull(srv, make([]byte, 1)); err != nil {
 			t.Fatal(err)
 		}
-		c.(*net.TCPConn).SetLinger(0)
+		c.SetLinger(0)
 		c.Close()
-		_, err = srv.Read(make([]byte, 1))
+		_, err := srv.Read(make([]byte, 1))
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("server read: %v, want ECONNRESET", err)
 		}

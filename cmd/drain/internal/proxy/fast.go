@@ -148,7 +148,8 @@ func (f *Fast) Serve(draining <-chan struct{}, hold func() (context.Context, fun
 		f.mu.Lock()
 		if f.draining || f.isDraining() {
 			f.mu.Unlock()
-			f.handOver(c, nil)
+			// A new connection: net/http's own deadlines, from now.
+			f.handOver(c, nil, false)
 			continue
 		}
 		fc := &fastConn{f: f, c: c}
@@ -211,7 +212,7 @@ func (f *Fast) watch(draining <-chan struct{}, stop <-chan struct{}) {
 			// pollMax (upstream reads see the context themselves).
 			f.mu.Lock()
 			for c := range f.conns {
-				_ = c.c.SetDeadline(time.Now().Add(pollMax))
+				c.bound(time.Now().Add(pollMax))
 			}
 			f.mu.Unlock()
 		case now := <-t.C:
@@ -266,13 +267,21 @@ func (f *Fast) forget(c *fastConn) {
 }
 
 // handOver gives c, with buffered (the bytes already read from it), to
-// net/http; if net/http no longer accepts connections it is closed.
-func (f *Fast) handOver(c net.Conn, buffered []byte) {
+// net/http; if net/http no longer accepts connections it is closed. kept
+// says the fast path has been holding c open (after a response, or since
+// it accepted it): with nothing buffered, its read-header timeout then
+// starts at a request's first byte, as on the fast path (see handedConn).
+func (f *Fast) handOver(c net.Conn, buffered []byte, kept bool) {
 	f.slow.Add(1)
 	_ = c.SetDeadline(time.Time{})
 	var nc net.Conn = c
-	if len(buffered) > 0 {
-		nc = &prefixConn{Conn: c, prefix: bytes.Clone(buffered)}
+	switch {
+	case len(buffered) > 0:
+		nc = &handedConn{Conn: c, prefix: bytes.Clone(buffered)}
+	case kept:
+		hc := &handedConn{Conn: c}
+		hc.waiting.Store(true)
+		nc = hc
 	}
 	if !f.hand.push(nc) {
 		c.Close()
@@ -284,6 +293,11 @@ const (
 	stateIdle int32 = iota // waiting for the first byte of a request
 	stateHead              // part of a head has arrived
 	stateBusy              // a request is being served
+	// stateHanded: given to net/http. The watcher must no longer touch
+	// its deadlines: an interrupt meant for the fast path's read would
+	// abort net/http's, which then closes the connection with a request
+	// unread (a reset the client sees as a lost request).
+	stateHanded
 )
 
 // Why a connection's read was interrupted.
@@ -309,6 +323,7 @@ type fastConn struct {
 
 	ctx  context.Context // its requests'
 	peek *peeker
+	hs   fastHead // its response heads' headSink
 
 	mu  sync.Mutex
 	why int32 // set by interrupt, read and cleared by serve
@@ -319,11 +334,21 @@ type fastConn struct {
 func (c *fastConn) interrupt(why int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Load() == stateBusy || c.why == whyDrain {
+	if st := c.state.Load(); st == stateBusy || st == stateHanded || c.why == whyDrain {
 		return // busy: looks at f.draining itself when done
 	}
 	c.why = why
 	_ = c.c.SetReadDeadline(aLongTimeAgo)
+}
+
+// bound sets a deadline on c's reads and writes, unless c has been handed
+// to net/http.
+func (c *fastConn) bound(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Load() != stateHanded {
+		_ = c.c.SetDeadline(t)
+	}
 }
 
 // setState moves to st and returns the interruption pending, if any,
@@ -334,7 +359,7 @@ func (c *fastConn) setState(st int32) int32 {
 	c.state.Store(st)
 	c.gen.Add(1)
 	why := c.why
-	if st == stateBusy && why != whyNone {
+	if (st == stateBusy || st == stateHanded) && why != whyNone {
 		c.why = whyNone
 		_ = c.c.SetReadDeadline(time.Time{})
 	}
@@ -373,8 +398,9 @@ func (c *fastConn) serve() {
 			return
 		}
 		if !ok {
+			c.setState(stateHanded)
 			b, _ := c.br.Peek(c.br.Buffered())
-			c.f.handOver(c.c, b)
+			c.f.handOver(c.c, b, true)
 			handed = true
 			return
 		}
@@ -388,8 +414,9 @@ func (c *fastConn) serve() {
 		if c.setState(stateIdle) == whyDrain || c.f.isDraining() {
 			// Promised keep-alive before the drain began: the Drainer's
 			// idle policy decides, as for its own connections.
+			c.setState(stateHanded)
 			b, _ := c.br.Peek(c.br.Buffered())
-			c.f.handOver(c.c, b)
+			c.f.handOver(c.c, b, true)
 			handed = true
 			return
 		}
@@ -562,30 +589,95 @@ func (h *handoff) Close() error {
 
 func (h *handoff) Addr() net.Addr { return h.ln.Addr() }
 
-// prefixConn replays the bytes the fast path read before handing the
-// connection over.
-type prefixConn struct {
+// handedConn is a connection the fast path hands to net/http. It replays
+// the bytes the fast path had read (prefix); and, on a connection that the
+// fast path held open with nothing of a request read (waiting), it keeps
+// net/http's read deadlines off the socket until a first byte arrives.
+//
+// Why: for net/http a handed-over connection is new, and for a new
+// connection's first request it arms ReadHeaderTimeout at once (only
+// between requests on a kept-alive connection does it wait for the first
+// byte, Peek(4), before arming it). The fast path hands over every quiet
+// keep-alive connection when the drain begins, so each would otherwise be
+// closed ReadHeaderTimeout into the drain, under a client that had been
+// promised a longer keep-alive (bench/scale: 1 918 of 19 000 lost at +10 s).
+// The deadline net/http asked for is armed when the first byte arrives,
+// moved by the time it waited, so a slow head is still cut that long after
+// its first byte. Until then, when such a quiet connection is closed is the
+// Drainer's idle policy's decision, as for its own idle connections: it
+// tracks the connection (it came through its listener), sees it quiet
+// (StateNew, no byte read, a Read waiting in the kernel, nothing queued) and
+// closes it per [drain.IdlePolicy]. A deadline in the past (net/http
+// aborting a read) always reaches the socket.
+type handedConn struct {
 	net.Conn
-	prefix []byte
+	prefix []byte // read by the fast path, not yet by net/http
+
+	waiting atomic.Bool // no byte read since the hand-over (set before the hand-over)
+	mu      sync.Mutex  // guards the deadline's hand-off below with waiting
+	held    time.Time   // the read deadline net/http set while waiting (zero: none)
+	heldAt  time.Time   // when it set it
+	past    bool        // a past deadline was passed to the socket while waiting
 }
 
-func (c *prefixConn) Read(p []byte) (int, error) {
+func (c *handedConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
 		return n, nil
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.waiting.Load() {
+		c.mu.Lock()
+		if c.waiting.Load() {
+			c.waiting.Store(false)
+			if !c.held.IsZero() {
+				_ = c.Conn.SetReadDeadline(c.held.Add(time.Since(c.heldAt)))
+			}
+		}
+		c.mu.Unlock()
+	}
+	return n, err
 }
 
-func (c *prefixConn) CloseWrite() error {
+func (c *handedConn) SetReadDeadline(t time.Time) error {
+	if !c.waiting.Load() {
+		return c.Conn.SetReadDeadline(t)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.waiting.Load() {
+		return c.Conn.SetReadDeadline(t)
+	}
+	now := time.Now()
+	if !t.IsZero() && t.Before(now) {
+		c.past = true
+		return c.Conn.SetReadDeadline(t)
+	}
+	c.held, c.heldAt = t, now
+	if c.past {
+		c.past = false
+		return c.Conn.SetReadDeadline(time.Time{})
+	}
+	return nil
+}
+
+func (c *handedConn) SetDeadline(t time.Time) error {
+	err := c.SetReadDeadline(t)
+	if werr := c.Conn.SetWriteDeadline(t); err == nil {
+		err = werr
+	}
+	return err
+}
+
+func (c *handedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
 }
 
-func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+func (c *handedConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()
 	}

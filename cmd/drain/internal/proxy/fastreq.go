@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -418,143 +417,29 @@ func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byt
 	return w, closing, nil
 }
 
-// readFastHead reads the application's response head for the fast path:
-// informational responses (but 100, which the fast path never asked for)
-// go to the client at once; the final head is appended to w without its
-// framing fields and final empty line, which the caller adds.
+// readFastHead reads the application's response head for the fast path
+// (readResponseHead into the connection's fastHead): informational
+// responses (but 100, which the fast path never asked for) go to the
+// client at once; the final head is appended to w without its final empty
+// line, which the caller adds after its own fields.
 func (f *Fast) readFastHead(u *pooled, c *fastConn, w []byte, isHead bool) (response, []byte, error) {
-	br := u.br
-	total := 0
-	for {
-		res := response{length: -1}
-		line, err := readLine(br, &total)
-		if err != nil {
-			return res, w, err
-		}
-		var minor int
-		if res.status, minor, err = parseStatusLine(line); err != nil {
-			return res, w, err
-		}
-		start := len(w)
-		w = append(w, "HTTP/1.1 "...)
-		w = append(w, line[9:]...)
-		w = append(w, "\r\n"...)
-		var lengthsBuf, encodingsBuf [2]string
-		lengths, encodings := lengthsBuf[:0], encodingsBuf[:0]
-		var connBuf [64]byte
-		conn := connBuf[:0]
-		var spansBuf [32]struct {
-			s, e int
-			k    string
-		}
-		spans := spansBuf[:0]
-		for {
-			line, err := readLine(br, &total)
-			if err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return res, w, err
-			}
-			if len(line) == 0 {
-				break
-			}
-			k, common, vb, ok := splitField(line)
-			if !ok {
-				return res, w, fmt.Errorf("%w: header line %q", errMalformed, line)
-			}
-			switch k {
-			case "Connection":
-				conn = append(append(conn, vb...), ',')
-				continue
-			case "Content-Length":
-				lengths = append(lengths, u.value(common, vb))
-				continue
-			case "Transfer-Encoding":
-				encodings = append(encodings, u.value(common, vb))
-				continue
-			}
-			if k != "Trailer" && hopByHop(k) {
-				continue
-			}
-			s := len(w)
-			w = append(w, k...)
-			w = append(w, ": "...)
-			w = append(w, vb...)
-			w = append(w, "\r\n"...)
-			if len(spans) < cap(spans) {
-				spans = append(spans, struct {
-					s, e int
-					k    string
-				}{s, len(w), k})
-			}
-		}
-		if len(conn) > 0 {
-			res.closeConn = bytesHasToken(conn, "close")
-			// Fields named by Connection apply to that hop only.
-			for i := len(spans) - 1; i >= 0; i-- {
-				sp := spans[i]
-				if !bytesHasToken(conn, sp.k) {
-					continue
-				}
-				w = append(w[:sp.s], w[sp.e:]...)
-			}
-		}
-		if minor == 0 && !bytesHasToken(conn, "keep-alive") {
-			res.closeConn = true
-		}
-		if res.status >= 100 && res.status < 200 {
-			switch res.status {
-			case http.StatusSwitchingProtocols:
-				return res, w, errUnwantedSwitch
-			case http.StatusContinue:
-				w = w[:start]
-				continue
-			}
-			w = append(w, "\r\n"...)
-			if _, err := c.c.Write(w); err != nil {
-				return res, w, errClientWrite
-			}
-			w = w[:0]
-			continue
-		}
-		if err := res.framing(isHead, lengths, encodings); err != nil {
-			return res, w, err
-		}
-		switch {
-		case res.noBody:
-			if len(lengths) > 0 && res.status != http.StatusNoContent {
-				w = append(w, "Content-Length: "...)
-				w = append(w, lengths[0]...)
-				w = append(w, "\r\n"...)
-			}
-		case res.chunked:
-			w = append(w, "Transfer-Encoding: chunked\r\n"...)
-		case res.length >= 0:
-			w = append(w, "Content-Length: "...)
-			w = strconv.AppendInt(w, res.length, 10)
-			w = append(w, "\r\n"...)
-		}
-		return res, w, nil
-	}
-}
-
-// value returns the string for a field value, the one kept for its common
-// field if equal (no allocation for values that repeat).
-func (u *pooled) value(common int, vb []byte) string {
-	if common < 0 {
-		return string(vb)
-	}
-	if string(vb) != u.values[common] {
-		u.values[common] = string(vb)
-	}
-	return u.values[common]
+	c.hs.c, c.hs.w = c.c, w
+	res, err := readResponseHead(u, isHead, &c.hs)
+	w = c.hs.w
+	c.hs.w = nil
+	return res, w, err
 }
 
 // bytesHasToken reports whether the comma list list holds token, ignoring
 // ASCII case.
 func bytesHasToken(list []byte, token string) bool {
-	for f := range bytes.SplitSeq(list, []byte(",")) {
+	for len(list) > 0 {
+		f := list
+		if i := bytes.IndexByte(list, ','); i >= 0 {
+			f, list = list[:i], list[i+1:]
+		} else {
+			list = nil
+		}
 		if asciiLowerEqualFold(trimOWS(f), token) {
 			return true
 		}
@@ -567,89 +452,38 @@ func bytesHasToken(list []byte, token string) bool {
 // application would wait. It returns errClientWrite when the client
 // cannot be written to.
 func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error) {
-	br := u.br
-	flush := func() error {
-		if len(w) == 0 {
-			return nil
-		}
-		_, err := c.Write(w)
-		w = w[:0]
-		if err != nil {
-			return errClientWrite
-		}
-		return nil
-	}
-	// take appends up to n buffered body bytes to w (all if n < 0),
-	// waiting for some first if none are buffered.
-	take := func(n int64) (int64, error) {
-		if br.Buffered() == 0 {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-			if _, err := br.Peek(1); err != nil {
-				return 0, err
-			}
-		}
-		m := int64(br.Buffered())
-		if n >= 0 && m > n {
-			m = n
-		}
-		if len(w)+int(m) > 64<<10 {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
-		b, _ := br.Peek(int(m))
-		w = append(w, b...)
-		_, _ = br.Discard(int(m))
-		return m, nil
-	}
+	fc := fastChunks{w: w, c: c}
 	switch {
 	case res.noBody:
 	case res.chunked:
-		fc := fastChunks{w: w, c: c}
-		atBoundary, err := walkChunked(br, &fc)
-		w = fc.w
+		atBoundary, err := walkChunked(u.br, &fc)
 		if err == nil {
-			w = append(w, "\r\n"...)
+			fc.w = append(fc.w, "\r\n"...)
 		} else {
 			if atBoundary && u.cr.ended {
 				// The request's context ended (the drain's deadline, or
 				// the client left) between two chunks: end the body
 				// cleanly (a complete chunked encoding, then the
 				// connection closes) rather than cut it.
-				w = append(w, "0\r\n\r\n"...)
-				if ferr := flush(); ferr != nil {
-					return w, ferr
+				fc.w = append(fc.w, "0\r\n\r\n"...)
+				if ferr := fc.flushW(); ferr != nil {
+					return fc.w, ferr
 				}
-				return w, errStreamEnded
+				return fc.w, errStreamEnded
 			}
-			return w, err
-		}
-	case res.length >= 0:
-		for n := res.length; n > 0; {
-			m, err := take(n)
-			if err != nil {
-				return w, unexpected(err)
-			}
-			n -= m
+			return fc.w, err
 		}
 	default:
-		for {
-			if _, err := take(-1); err != nil {
-				if err == io.EOF {
-					break
-				}
-				return w, err
-			}
+		if err := walkPlain(u.br, res.length, &fc); err != nil {
+			return fc.w, err
 		}
 	}
-	return w, flush()
+	return fc.w, fc.flushW()
 }
 
-// fastChunks re-frames a chunked body for the fast path: chunks pass on
-// as they are (their size lines checked), appended to w, which flush
-// writes to the client.
+// fastChunks is the fast path's bodySink: a chunked body's chunks pass on
+// as they are (their size lines checked), other bodies' bytes as they
+// come, appended to w, which flushW writes to the client.
 type fastChunks struct {
 	w []byte
 	c net.Conn

@@ -490,116 +490,15 @@ type response struct {
 	closeConn bool // the connection may not carry another request
 }
 
-// field is one header line of the application's response.
-type field struct{ k, v string }
-
-// readHead reads the application's response head, forwarding
-// informational (1xx) responses to w, and sets the final one's end-to-end
-// fields in w.Header().
+// readHead reads the application's response head for the net/http path
+// (readResponseHead into the connection's httpHead): informational (1xx)
+// responses go to w at once; the final one's end-to-end fields are set in
+// w.Header().
 func (p *Proxy) readHead(u *pooled, w http.ResponseWriter, r *http.Request) (response, error) {
-	br := u.br
-	var scratch [24]field
-	total := 0
-	for {
-		res := response{length: -1}
-		line, err := readLine(br, &total)
-		if err != nil {
-			return res, err
-		}
-		var minor int
-		if res.status, minor, err = parseStatusLine(line); err != nil {
-			return res, err
-		}
-		fields := scratch[:0]
-		var conn []string
-		var lengthsBuf, encodingsBuf [2]string
-		lengths, encodings := lengthsBuf[:0], encodingsBuf[:0]
-		for {
-			line, err := readLine(br, &total)
-			if err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return res, err
-			}
-			if len(line) == 0 {
-				break
-			}
-			k, common, vb, ok := splitField(line)
-			if !ok {
-				return res, fmt.Errorf("%w: header line %q", errMalformed, line)
-			}
-			var v string
-			if common >= 0 && string(vb) == u.values[common] {
-				v = u.values[common]
-			} else {
-				v = string(vb)
-				if common >= 0 {
-					u.values[common] = v
-				}
-			}
-			switch k {
-			case "Connection":
-				conn = append(conn, v)
-				continue
-			case "Content-Length":
-				lengths = append(lengths, v)
-			case "Transfer-Encoding":
-				encodings = append(encodings, v)
-				continue
-			}
-			fields = append(fields, field{k, v})
-		}
-		res.closeConn = headerHasToken(conn, "close") || (minor == 0 && !headerHasToken(conn, "keep-alive"))
-		h := w.Header()
-		if res.status >= 100 && res.status < 200 {
-			switch res.status {
-			case http.StatusSwitchingProtocols:
-				return res, errUnwantedSwitch
-			case http.StatusContinue:
-				// For the body (awaitContinue), or not asked for: net/http
-				// sends the client its own.
-				continue
-			}
-			added := setFields(h, fields, conn, true)
-			w.WriteHeader(res.status)
-			for _, k := range added {
-				delete(h, k)
-			}
-			continue
-		}
-		if err := res.framing(r.Method == http.MethodHead, lengths, encodings); err != nil {
-			return res, err
-		}
-		setFields(h, fields, conn, false)
-		if _, ok := h["Content-Type"]; !ok {
-			h["Content-Type"] = nil // no sniffing: the application chose none
-		}
-		return res, nil
-	}
-}
-
-// setFields adds fields to h except hop-by-hop ones (but Trailer, which
-// net/http uses to announce the trailers) and those named in the
-// Connection field conn. It returns the keys it added if keys is set.
-func setFields(h http.Header, fields []field, conn []string, keys bool) []string {
-	vals := make([]string, len(fields)) // one allocation for all single values
-	var added []string
-	for i, f := range fields {
-		if f.k != "Trailer" && (hopByHop(f.k) || (conn != nil && connectionNames(conn, f.k))) {
-			continue
-		}
-		if old, ok := h[f.k]; ok {
-			h[f.k] = append(old, f.v) // capacity-limited: copies
-			continue
-		}
-		vals[i] = f.v
-		h[f.k] = vals[i : i+1 : i+1]
-		if keys {
-			added = append(added, f.k)
-		}
-	}
-	return added
+	u.hh.w, u.hh.u = w, u
+	res, err := readResponseHead(u, r.Method == http.MethodHead, &u.hh)
+	u.hh.w = nil
+	return res, err
 }
 
 // framing sets res's body framing from the application's Content-Length and
@@ -635,88 +534,48 @@ func (res *response) framing(isHead bool, lengths, encodings []string) error {
 	return nil
 }
 
-// copyBody copies the response body from br to w, flushing w whenever the
-// next read from the application would wait, so that nothing the
-// application sent is held back. clientGone reports that the error came
-// from writing to the client.
+// copyBody copies the response body from the application to w, flushing
+// w whenever the next read from the application would wait, so that
+// nothing the application sent is held back. clientGone reports that the
+// error came from writing to the client.
 func (p *Proxy) copyBody(w http.ResponseWriter, u *pooled, res response) (clientGone bool, err error) {
-	br := u.br
 	if res.noBody {
 		return false, nil
 	}
-	var rc *http.ResponseController
-	dirty := true // the status line
-	flush := func() error {
-		if !dirty {
-			return nil
-		}
-		dirty = false
-		if rc == nil {
-			rc = http.NewResponseController(w)
-		}
-		return rc.Flush()
-	}
+	s := &u.hb // in the pooled connection: the sink costs no allocation
+	*s = httpChunks{w: w, dirty: true}
 	if res.chunked {
-		return copyChunked(w, u, func() { dirty = true }, flush)
+		err = copyChunked(u, s)
+	} else {
+		err = walkPlain(u.br, res.length, s)
 	}
-	for n := res.length; n != 0; {
-		if br.Buffered() == 0 {
-			if err := flush(); err != nil {
-				return true, err
-			}
-			if _, err := br.Peek(1); err != nil {
-				if n < 0 && err == io.EOF {
-					return false, nil
-				}
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return false, err
-			}
-		}
-		b, _ := br.Peek(br.Buffered())
-		if n >= 0 && int64(len(b)) > n {
-			b = b[:n]
-		}
-		if _, err := w.Write(b); err != nil {
-			return true, err
-		}
-		dirty = true
-		_, _ = br.Discard(len(b))
-		if n > 0 {
-			n -= int64(len(b))
-		}
-	}
-	return false, nil
+	clientGone = s.clientGone
+	*s = httpChunks{}
+	return clientGone, err
 }
 
 // copyChunked copies a chunked body and its trailer section, which goes to
 // the client as trailers (TrailerPrefix: net/http sends them whether the
-// application announced them or not). Each write marks the response dirty
-// (wrote), so that flush, called before any read from the application
-// that would wait, sends it: an event stream's events go out one by one.
-// When the request's context ends (the drain's deadline, the client gone)
-// between two chunks, the body ends cleanly: net/http writes the last
-// chunk (HTTP/1.1) or ends the stream (HTTP/2).
-func copyChunked(w http.ResponseWriter, u *pooled, wrote func(), flush func() error) (clientGone bool, err error) {
-	s := httpChunks{w: w, wrote: wrote, flush: flush}
-	atBoundary, err := walkChunked(u.br, &s)
-	switch {
-	case err == nil:
-		return false, nil
-	case s.clientGone:
-		return true, err
-	case atBoundary && u.cr.ended:
-		return false, nil
+// application announced them or not). Each write marks the response dirty,
+// so that a flush, before any read from the application that would wait,
+// sends it: an event stream's events go out one by one. When the request's
+// context ends (the drain's deadline, the client gone) between two
+// chunks, the body ends cleanly: net/http writes the last chunk
+// (HTTP/1.1) or ends the stream (HTTP/2).
+func copyChunked(u *pooled, s *httpChunks) error {
+	atBoundary, err := walkChunked(u.br, s)
+	if err != nil && !s.clientGone && atBoundary && u.cr.ended {
+		return nil
 	}
-	return false, err
+	return err
 }
 
-// httpChunks writes a chunked body's data through net/http.
+// httpChunks writes a body's data through net/http (the bodySink of the
+// net/http path).
 type httpChunks struct {
 	w          http.ResponseWriter
-	wrote      func()
-	flush      func() error
+	rc         *http.ResponseController // made at the first flush
+	dirty      bool                     // written to since the last flush
 	clientGone bool
 }
 
@@ -728,7 +587,7 @@ func (s *httpChunks) chunkData(b []byte) error {
 		s.clientGone = true
 		return err
 	}
-	s.wrote()
+	s.dirty = true
 	return nil
 }
 
@@ -739,7 +598,14 @@ func (s *httpChunks) trailer(k string, v, _ []byte) error {
 }
 
 func (s *httpChunks) beforeWait() error {
-	if err := s.flush(); err != nil {
+	if !s.dirty {
+		return nil
+	}
+	s.dirty = false
+	if s.rc == nil {
+		s.rc = http.NewResponseController(s.w)
+	}
+	if err := s.rc.Flush(); err != nil {
 		s.clientGone = true
 		return err
 	}

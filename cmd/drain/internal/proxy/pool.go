@@ -25,6 +25,9 @@ type pooled struct {
 	idleSince time.Time               // when it was last put in the pool
 	taken     time.Time               // when it was taken for the current request
 	values    [numCommonFields]string // the last value of each common field, reused when equal
+	head      headState               // readResponseHead's, per head
+	hh        httpHead                // the net/http path's headSink
+	hb        httpChunks              // the net/http path's bodySink
 }
 
 // pool holds the idle upstream connections, most recently used last: a
@@ -198,6 +201,11 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 		next := now.Add(wait)
 		if !r.giveUp.IsZero() && r.giveUp.Before(next) {
 			next = r.giveUp
+		}
+		if dl, ok := r.ctx.Deadline(); ok && dl.Before(next) {
+			// A request with a time limit (a readiness probe) ends at
+			// it, not at the next poll.
+			next = dl
 		}
 		r.deadline = next
 		_ = r.conn.SetReadDeadline(next)

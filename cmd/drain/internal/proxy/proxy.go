@@ -224,8 +224,60 @@ func closeAfterRefusedUpgrade(res *http.Response) error {
 	return nil
 }
 
+// Probe sends the application "GET path" over the pool, as any request,
+// and reports whether it answered (any status) before ctx ended: nil, or
+// why not. A probe does not count in [Proxy.Failed]. drain exec uses it to
+// tell an application that is alive but no longer answers (stopped, or
+// every worker stuck) from one that is working.
+func (p *Proxy) Probe(ctx context.Context, path string) error {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	r.Host = "localhost"
+	r.RemoteAddr = "127.0.0.1:0"
+	r.Header.Set("User-Agent", "drain-exec-probe")
+	w := &probeWriter{}
+	func() {
+		defer func() {
+			// A body cut after its head: the application did answer.
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				panic(v)
+			}
+		}()
+		p.forward(w, r)
+	}()
+	if w.err != nil {
+		if cerr := context.Cause(ctx); cerr != nil {
+			return cerr
+		}
+		return w.err
+	}
+	return nil
+}
+
+// probeWriter takes a probe's answer: only whether one came matters.
+type probeWriter struct {
+	h   http.Header
+	err error // set by errorResponse: the application did not answer
+}
+
+func (w *probeWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = http.Header{}
+	}
+	return w.h
+}
+func (w *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *probeWriter) WriteHeader(int)             {}
+func (w *probeWriter) Flush()                      {}
+
 // errorResponse answers a request the application did not answer.
 func (p *Proxy) errorResponse(w http.ResponseWriter, r *http.Request, err error) {
+	if pw, ok := w.(*probeWriter); ok {
+		pw.err = err
+		return
+	}
 	p.failed.Add(1)
 	if r.Context().Err() != nil {
 		// The client went away (or the drain cancelled the request): nobody

@@ -36,6 +36,7 @@ var outcomeColors = map[load.Outcome]string{
 	load.GoAway:        "#b6a2de",
 	load.RefusedStream: "#d87a80",
 	load.Unreachable:   "#8d6e63",
+	load.Slow:          "#e0b400",
 	load.Other:         "#888888",
 }
 

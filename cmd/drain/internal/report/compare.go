@@ -45,7 +45,8 @@ type Row struct {
 	Reset   int
 	EOF     int
 	S503    int // complete 503 responses
-	Other   int // timeout + other 5xx + other
+	Slow    int // answered later than the latency objective (--max-latency)
+	Other   int // timeout, 5xx, 502, 504, 4xx, status, goaway, refused_stream, unreachable, other
 
 	HalfSent Survival      // half-sent headers across SIGTERM
 	Idle     Survival      // idle connection reused after SIGTERM
@@ -69,6 +70,7 @@ func NewRow(server, strategy string, s Summary) Row {
 		EOF:      o[load.EOF],
 		S503:     o[load.Status503],
 		Other:    o[load.Timeout] + o[load.Status5xx] + o[load.Status502] + o[load.Status504] + o[load.Status4xx] + o[load.StatusOther] + o[load.GoAway] + o[load.RefusedStream] + o[load.Unreachable] + o[load.Other],
+		Slow:     o[load.Slow],
 		HalfSent: s.Kinds[load.HalfSent],
 		Idle:     s.Kinds[load.Idle],
 		Drain:    s.MedianDrain(),
@@ -115,7 +117,7 @@ func writeCompareTable(b *bytes.Buffer, rows []Row) {
 }
 
 var compareHeader = []string{
-	"server", "strategy", "sent", "lost", "refused", "reset", "eof", "503", "other",
+	"server", "strategy", "sent", "lost", "refused", "reset", "eof", "503", "slow", "other",
 	"half-sent", "idle", "drain", "killed", "verdict",
 }
 
@@ -135,7 +137,7 @@ func (r Row) cells() []string {
 	}
 	return []string{
 		r.Server, r.Strategy, fmt.Sprint(r.Sent), fmt.Sprint(r.Lost),
-		fmt.Sprint(r.Refused), fmt.Sprint(r.Reset), fmt.Sprint(r.EOF), fmt.Sprint(r.S503), fmt.Sprint(r.Other),
+		fmt.Sprint(r.Refused), fmt.Sprint(r.Reset), fmt.Sprint(r.EOF), fmt.Sprint(r.S503), fmt.Sprint(r.Slow), fmt.Sprint(r.Other),
 		r.HalfSent.String(), r.Idle.String(), drain, fmt.Sprint(r.Killed), string(r.Verdict),
 	}
 }
@@ -177,7 +179,7 @@ func WriteCompareJSON(w io.Writer, rows []Row) error {
 			Sent:     r.Sent,
 			Lost:     r.Lost,
 			LostByOutcome: map[string]int{
-				"refused": r.Refused, "reset": r.Reset, "eof": r.EOF, "503": r.S503, "other": r.Other,
+				"refused": r.Refused, "reset": r.Reset, "eof": r.EOF, "503": r.S503, "slow": r.Slow, "other": r.Other,
 			},
 			HalfSent: jsonKind{Sent: r.HalfSent.Sent, Survived: r.HalfSent.OK, Lost: r.HalfSent.Lost()},
 			Idle:     jsonKind{Sent: r.Idle.Sent, Survived: r.Idle.OK, Lost: r.Idle.Lost()},

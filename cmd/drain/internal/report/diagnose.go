@@ -84,6 +84,10 @@ func Diagnose(s Summary) []Finding {
 		if p.Outcome == load.OK {
 			continue
 		}
+		if p.Outcome == load.Slow {
+			add("slow", p) // answered: where it was sent says little about why it waited
+			continue
+		}
 		r, known := reps[p.Replica]
 		if p.Replica < 0 || !known {
 			switch {
@@ -105,6 +109,8 @@ func Diagnose(s Summary) []Finding {
 			ph = inPropagation
 		}
 		switch {
+		case r.ExitedOnItsOwn() && p.Intended+p.Latency >= r.Exit:
+			add("exited-on-its-own", p)
 		case r.Killed && ph != beforeSIGTERM && p.Outcome != load.Refused:
 			add("killed", p)
 		case p.Outcome == load.Refused && ph == inPropagation:
@@ -154,6 +160,11 @@ func Diagnose(s Summary) []Finding {
 			"keep-alive timeout the client was told, and wait for in-flight requests before exiting.",
 			g.n, outcomeList(g.outcomes), replicaList(g.replicas))
 	})
+	emit("exited-on-its-own", func(g *group) string {
+		return fmt.Sprintf("%d lost (%s) on replicas that exited on their own, before any SIGTERM (%s): in flight when "+
+			"the process died, or sent to it after. A crash, an OOM kill or a fatal error, not the drain: see the replica's "+
+			"exit code or signal and its log (--log).", g.n, outcomeList(g.outcomes), replicaList(g.replicas))
+	})
 	emit("killed", func(g *group) string {
 		return fmt.Sprintf("%d lost (%s) on replicas that were SIGKILLed after the grace period (%s): the drain took longer "+
 			"than terminationGracePeriodSeconds. Raise the grace period above the lame duck plus the longest request, or "+
@@ -181,6 +192,13 @@ func Diagnose(s Summary) []Finding {
 		return fmt.Sprintf("%d HTTP/2 streams left unprocessed (%s): the server sent GOAWAY or REFUSED_STREAM. "+
 			"Both promise the request was not processed, so a client may retry it on a new connection; a server "+
 			"draining well sends GOAWAY with the last stream it will serve and finishes those.", g.n, outcomeList(g.outcomes))
+	})
+	emit("slow", func(g *group) string {
+		return fmt.Sprintf("%d answered, but later than the latency objective (--max-latency): requests held for seconds. "+
+			"Behind a router this is typically the router waiting out its connect timeout (nginx: proxy_connect_timeout 5 s) "+
+			"to a replica that stopped listening or exited before the router's endpoint update removed it, then retrying "+
+			"elsewhere; without one, a server that stopped reading requests while draining. A lame duck longer than the "+
+			"router's update delay removes it (docs/routers.md).", g.n)
 	})
 	emit("before-sigterm", func(g *group) string {
 		return fmt.Sprintf("%d lost (%s) before their replica got SIGTERM (%s): not a shutdown problem (start-up, "+

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
+	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
 )
 
 func TestDiagnose(t *testing.T) {
@@ -60,6 +61,8 @@ func TestDiagnose(t *testing.T) {
 			[]string{"router-upstream"}, []int{2}, []string{"2 answered by the router itself (1 502, 1 504)"}},
 		{"HTTP/2 refused streams", sum(req(1100*ms, load.GoAway, -1), req(1200*ms, load.RefusedStream, -1)),
 			[]string{"h2-refused"}, []int{2}, []string{"2 HTTP/2 streams left unprocessed (1 goaway, 1 refused_stream)"}},
+		{"slow answers, wherever sent", sum(req(500*ms, load.Slow, 0), req(1100*ms, load.Slow, -1), req(2100*ms, load.Slow, 1)),
+			[]string{"slow"}, []int{3}, []string{"3 answered, but later than the latency objective (--max-latency)"}},
 		{"before SIGTERM", sum(req(500*ms, load.Status5xx, 0)),
 			[]string{"before-sigterm"}, []int{1}, []string{"not a shutdown problem"}},
 		{"several rules, in rule order", sum(req(500*ms, load.Status5xx, 0), req(1010*ms, load.Refused, 0), req(1050*ms, load.Reset, 0)),
@@ -76,5 +79,44 @@ func TestDiagnose(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExitedOnItsOwn: a replica that died before any SIGTERM (SIGKILL from
+// outside) is not one the rollout killed; the requests in flight at its
+// death or sent to it after are explained as its own exit; the table says
+// so in a line of its own.
+func TestExitedOnItsOwn(t *testing.T) {
+	ms := time.Millisecond
+	events := []rollout.Event{
+		{At: 0, Replica: 0, Kind: rollout.Ready, Port: 8080},
+		{At: 0, Replica: 1, Kind: rollout.Ready, Port: 8081},
+		{At: 4000 * ms, Replica: 0, Kind: rollout.EndpointRemoved},
+		{At: 4000 * ms, Replica: 0, Kind: rollout.Exited, ExitCode: -1, Signal: "SIGKILL", Killed: true},
+		{At: 7000 * ms, Replica: 1, Kind: rollout.SIGTERM},
+		{At: 7000 * ms, Replica: 1, Kind: rollout.Killed},
+		{At: 8000 * ms, Replica: 1, Kind: rollout.Exited, ExitCode: -1, Signal: "SIGKILL", Killed: true},
+	}
+	s := Summarize(Meta{}, []load.Result{
+		{Intended: 1000 * ms, Done: 1001 * ms, Replica: 0, Status: 200, Outcome: load.OK},
+		{Intended: 3990 * ms, Done: 4001 * ms, Replica: 0, Outcome: load.Reset},
+		{Intended: 2000 * ms, Done: 2001 * ms, Replica: 1, Status: 200, Outcome: load.OK},
+	}, events, nil)
+	if r0 := s.Replicas[0]; r0.Killed || !r0.ExitedOnItsOwn() {
+		t.Errorf("replica 0: killed %v, exited on its own %v: want not killed by the rollout, exited on its own", r0.Killed, r0.ExitedOnItsOwn())
+	}
+	if r1 := s.Replicas[1]; !r1.Killed || r1.ExitedOnItsOwn() {
+		t.Errorf("replica 1: killed %v, exited on its own %v: want killed by the rollout", r1.Killed, r1.ExitedOnItsOwn())
+	}
+	got := Diagnose(s)
+	if len(got) != 1 || got[0].Rule != "exited-on-its-own" || got[0].Count != 1 || !strings.Contains(got[0].Text, "1 lost (1 reset) on replicas that exited on their own, before any SIGTERM (r0)") {
+		t.Errorf("diagnosis %+v: want one exited-on-its-own finding for the reset", got)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "replica 0 exited on its own at 4.000s (signal SIGKILL), before any SIGTERM") {
+		t.Errorf("table does not say replica 0 exited on its own:\n%s", b.String())
 	}
 }

@@ -47,6 +47,7 @@ func ExampleSummarize() {
 	// goaway          0
 	// refused_stream  0
 	// unreachable     0
+	// slow            0
 	// other           0
 	//
 	// hard case                 survived
@@ -56,8 +57,8 @@ func ExampleSummarize() {
 	// quiet, then again         0/0
 	// steady load               1/1
 	//
-	// latency (ok)  p50  p90  p99  p99.9  max
-	//               2ms  3ms  3ms  3ms    3ms
+	// latency (answered)  p50  p90  p99  p99.9  max
+	//                     2ms  3ms  3ms  3ms    3ms
 	//
 	// replica  port  ready   sigterm  removed  exit    drain   exit code  killed  sent  lost
 	// 0        8080  0.010s  0.090s   -        0.190s  0.100s  0          no      3     1
@@ -81,10 +82,10 @@ func ExampleWriteCompareTable() {
 		panic(err)
 	}
 	// Output:
-	// server   strategy      sent  lost  refused  reset  eof  503  other  half-sent  idle  drain  killed  verdict
-	// hello    drain         1     0     0        0      0    0    0      0/0        0/0   -      0       lossless
-	// express  server.close  -     -     -        -      -    -    -      -          -     -      -       failed
-	// tomcat   graceful      -     -     -        -      -    -    -      -          -     -      -       not-installed
+	// server   strategy      sent  lost  refused  reset  eof  503  slow  other  half-sent  idle  drain  killed  verdict
+	// hello    drain         1     0     0        0      0    0    0     0      0/0        0/0   -      0       lossless
+	// express  server.close  -     -     -        -      -    -    -     -      -          -     -      -       failed
+	// tomcat   graceful      -     -     -        -      -    -    -     -      -          -     -      -       not-installed
 	//
 	// express (server.close): exit status 1
 	// tomcat (graceful): no JDK

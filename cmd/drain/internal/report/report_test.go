@@ -115,7 +115,7 @@ func TestSummarize(t *testing.T) {
 	wantOutcomes := map[load.Outcome]int{
 		load.OK: 302, load.Refused: 1, load.Reset: 2, load.EOF: 2, load.Timeout: 1,
 		load.Status503: 1, load.Status5xx: 0, load.Status502: 0, load.Status504: 0, load.Status4xx: 0, load.StatusOther: 0,
-		load.GoAway: 0, load.RefusedStream: 0, load.Unreachable: 0, load.Other: 0,
+		load.GoAway: 0, load.RefusedStream: 0, load.Unreachable: 0, load.Slow: 0, load.Other: 0,
 	}
 	if d := cmp.Diff(wantOutcomes, s.Outcomes); d != "" {
 		t.Errorf("outcomes (-want +got):\n%s", d)
@@ -932,5 +932,21 @@ func TestSteadyLost(t *testing.T) {
 	WriteTable(&b, s)
 	if s.SteadyUntil != Never || strings.Contains(b.String(), "steady:") {
 		t.Errorf("no SIGTERM: steady until %v\n%s", s.SteadyUntil, b.String())
+	}
+}
+
+// TestSlowIsLostAndInTheLatency: a Slow answer counts as lost, and its
+// latency stays in the percentiles (a stall must not vanish from them).
+func TestSlowIsLostAndInTheLatency(t *testing.T) {
+	ms := time.Millisecond
+	s := Summarize(Meta{}, []load.Result{
+		{Intended: 0, Done: ms, Status: 200, Outcome: load.OK},
+		{Intended: 10 * ms, Done: 3010 * ms, Status: 200, Outcome: load.Slow},
+	}, nil, nil)
+	if s.Lost != 1 || s.Outcomes[load.Slow] != 1 || s.Verdict() != Lossy {
+		t.Errorf("lost %d, slow %d, verdict %v: want 1, 1, lossy", s.Lost, s.Outcomes[load.Slow], s.Verdict())
+	}
+	if s.Latency.Max < 2900*ms {
+		t.Errorf("latency max %v: want the slow answer's 3s", s.Latency.Max)
 	}
 }

@@ -51,7 +51,7 @@ func RunEnd(s Summary) time.Duration {
 // requestsSVG draws every request of s (x: intended send time, on one
 // linear axis from 0 to xmax; y: latency, log scale; colour: outcome), each
 // lost request also as a tick above the plot so that a single one is
-// visible, the p50 and p99 latency of the OK requests per 250 ms, and
+// visible, the p50 and p99 latency of the answered requests (OK and Slow) per 250 ms, and
 // below it one band per replica with its phases. xmax is shared by every
 // chart of a compare page. Deterministic.
 func requestsSVG(s Summary, xmax time.Duration) string {
@@ -94,12 +94,15 @@ func requestsSVG(s Summary, xmax time.Duration) string {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" fill="#c00">lost</text>`+"\n", rqLeft-4, rqLostStrip-2)
 
 	// OK requests: small dots, thinned evenly past rqMaxOK.
-	var ok, lost []Point
+	var ok, lost, answered []Point
 	for _, p := range s.Requests {
 		if p.Outcome == load.OK {
 			ok = append(ok, p)
 		} else {
 			lost = append(lost, p)
+		}
+		if p.Outcome == load.OK || p.Outcome == load.Slow {
+			answered = append(answered, p)
 		}
 	}
 	every := 1
@@ -114,12 +117,13 @@ func requestsSVG(s Summary, xmax time.Duration) string {
 	}
 	b.WriteString("</g>\n")
 
-	// Percentiles of the OK requests over time.
+	// Percentiles of the answered requests over time: a stall (Slow) must
+	// raise the lines, not drop out of them.
 	for _, pc := range []struct {
 		q     float64
 		color string
 	}{{0.50, "#1f4e79"}, {0.99, "#7b3294"}} {
-		pts := percentileSeries(ok, pc.q)
+		pts := percentileSeries(answered, pc.q)
 		if len(pts) == 0 {
 			continue
 		}

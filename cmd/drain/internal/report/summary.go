@@ -58,7 +58,7 @@ type Replica struct {
 	Drain           time.Duration // Exit - SIGTERM, or Never unless both happened
 	ExitCode        int           // meaningful only when Exit != Never; -1 if ended by a signal
 	Signal          string        // the signal that ended it, if any
-	Killed          bool          // the process got SIGKILL after the grace period
+	Killed          bool          // the rollout sent it SIGKILL (after the grace period, or at the end of the run)
 	Sent            int           // requests whose connection reached this replica
 	Lost            int           // of those, the ones that were not OK
 
@@ -67,6 +67,13 @@ type Replica struct {
 	// delete-all only), in order: it is what served, if anything, while
 	// the ready list was empty.
 	Fallback []Span
+}
+
+// ExitedOnItsOwn reports whether the replica exited before the rollout
+// sent it SIGTERM (or with none): a crash, an OOM kill, a fatal error, not
+// a drain.
+func (r Replica) ExitedOnItsOwn() bool {
+	return r.Exit != Never && (r.SIGTERM == Never || r.Exit < r.SIGTERM)
 }
 
 // Span is a stretch of a run; To is [Never] if it had not ended when the
@@ -104,7 +111,7 @@ type Summary struct {
 	Outcomes map[load.Outcome]int   // every outcome, 0 included
 	Kinds    map[load.Kind]Survival // every kind, zero included
 
-	Latency Percentiles // Done - Intended of the OK requests
+	Latency Percentiles // Done - Intended of the answered requests: OK and Slow
 
 	Replicas         []Replica // sorted by Index
 	LostUnattributed int       // lost before any replica was chosen (Result.Replica == -1)
@@ -269,6 +276,8 @@ func Summarize(meta Meta, results []load.Result, events []rollout.Event, replica
 		if ok {
 			s.OK++
 			k.OK++
+		}
+		if ok || o == load.Slow { // answered: a stall shows in the percentiles too
 			latencies = append(latencies, r.Latency())
 		}
 		if _, known := s.Kinds[r.Kind]; known {
@@ -362,7 +371,10 @@ func replicasFromEvents(events []rollout.Event) []Replica {
 				r.ExitCode = e.ExitCode
 				r.Signal = e.Signal
 			}
-			r.Killed = r.Killed || e.Killed
+			// A SIGKILL with no SIGTERM before it is not the
+			// rollout's (that one comes as a Killed event): the OOM
+			// killer's, say. The replica exited on its own.
+			r.Killed = r.Killed || (e.Killed && r.SIGTERM != Never && r.SIGTERM <= e.At)
 		}
 	}
 	for i := range out {

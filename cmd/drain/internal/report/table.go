@@ -74,7 +74,7 @@ func writeTable(b *bytes.Buffer, s Summary) {
 	fmt.Fprintln(tw)
 
 	l := s.Latency
-	fmt.Fprintf(tw, "latency (ok)\tp50\tp90\tp99\tp99.9\tmax\n")
+	fmt.Fprintf(tw, "latency (answered)\tp50\tp90\tp99\tp99.9\tmax\n")
 	if l.Count == 0 {
 		fmt.Fprintf(tw, "\t-\t-\t-\t-\t-\n")
 	} else {
@@ -96,6 +96,15 @@ func writeTable(b *bytes.Buffer, s Summary) {
 			code, yesNo(r.Killed), r.Sent, r.Lost)
 	}
 	tw.Flush() // into a bytes.Buffer: cannot fail
+	for _, r := range s.Replicas {
+		if r.ExitedOnItsOwn() {
+			how := fmt.Sprintf("exit code %d", r.ExitCode)
+			if r.Signal != "" {
+				how = "signal " + r.Signal
+			}
+			fmt.Fprintf(b, "replica %d exited on its own at %s (%s), before any SIGTERM\n", r.Index, at(r.Exit), how)
+		}
+	}
 	// Only a delete-all fills the fallback list; a line per replica that
 	// was in it says who could serve while no endpoint was ready.
 	for _, r := range s.Replicas {

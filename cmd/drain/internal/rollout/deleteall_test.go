@@ -205,12 +205,7 @@ func TestDeleteAllDeletionAtFirstSync(t *testing.T) {
 	p.SyncPeriod = period
 	r := New(p, time.Time{})
 	defer r.Stop()
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Roll(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	startRoll(t, r)
 	for _, o := range r.Replicas()[:2] {
 		if d := o.EndpointRemoved - o.Deleted; d < lag || d >= lag+period*3/4 {
 			t.Errorf("replica %d removed %v after its deletion, want the first sync, %v later", o.Replica, d, lag)

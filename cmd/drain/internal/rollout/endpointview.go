@@ -99,7 +99,7 @@ func (r *Runner) watchServing(p *proc) {
 		case <-ctx.Done():
 			return
 		}
-		ok := probe(ctx, &r.plan, r.client, p.addr)
+		ok := r.probe.Check(ctx, p.addr) == nil
 		if ctx.Err() != nil {
 			return
 		}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +32,7 @@ type proc struct {
 	port   int
 	addr   string
 	argv   []string
-	cmd    *exec.Cmd
+	app    *child.Process
 	stderr *tail
 	done   chan struct{} // closed once the process is reaped and Exited recorded
 
@@ -50,10 +48,15 @@ type proc struct {
 	added   chan struct{} // closed once the endpoint was added, or never will be
 }
 
-// start starts the process in its own process group, with PORT set and
-// "{port}" replaced, and with SIGKILL as its parent-death signal so nothing
-// survives drain. Its output goes to stdout and stderr (and the stderr tail).
-func (p *proc) start(plan *Plan, stdout, stderr io.Writer) error {
+// start starts the process with PORT set and "{port}" replaced, through
+// child: in its own process group, with SIGKILL as its parent-death signal
+// so nothing survives drain; when it exits, onExit runs and the rest of its
+// group is killed before it is reaped. Its output goes to stdout and stderr
+// (and the stderr tail).
+func (p *proc) start(plan *Plan, stdout, stderr io.Writer, onExit func()) error {
+	if err := canStart(); err != nil {
+		return err
+	}
 	port := strconv.Itoa(p.port)
 	p.argv = make([]string, len(plan.Command))
 	for i, a := range plan.Command {
@@ -69,22 +72,22 @@ func (p *proc) start(plan *Plan, stdout, stderr io.Writer) error {
 			return errors.New("rollout: Plan.Wrap returned an empty argv")
 		}
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), plan.Env...), "PORT="+port)
-	if stdout != io.Discard {
-		cmd.Stdout = stdout // else /dev/null
+	cfg := child.Config{
+		Args:            argv,
+		Env:             append(append(os.Environ(), plan.Env...), "PORT="+port),
+		Stderr:          io.MultiWriter(stderr, p.stderr),
+		OnExit:          onExit,
+		KillGroupAtExit: true, // like a pod's processes: they end with its main one
 	}
-	cmd.Stderr = io.MultiWriter(stderr, p.stderr)
-	attr, err := replicaSysProcAttr()
+	if stdout != io.Discard {
+		cfg.Stdout = stdout // else /dev/null
+	}
+	app, err := child.Start(cfg)
 	if err != nil {
 		return err
 	}
-	cmd.SysProcAttr = attr
-	// The whole group is killed when the leader exits, so the pipes close;
-	// this only guards against a member that left the group and kept them.
-	cmd.WaitDelay = time.Second
-	p.cmd = cmd
-	return cmd.Start()
+	p.app = app
+	return nil
 }
 
 // describe names the replica for an error message.
@@ -104,86 +107,53 @@ func (p *proc) failure(err error) error {
 // waitReady polls the readiness probe every interval, the first time delay
 // after start, until it passes, the process exits, timeout elapses after
 // the delay, or ctx is done.
-func (p *proc) waitReady(ctx context.Context, plan *Plan, client *http.Client, started time.Time, delay time.Duration) error {
+func (p *proc) waitReady(ctx context.Context, plan *Plan, probe *child.Probe, started time.Time, delay time.Duration) error {
 	limit := delay + plan.ReadyTimeout
 	ctx, cancel := context.WithDeadline(ctx, started.Add(limit))
 	defer cancel()
 	if wait := time.Until(started.Add(delay)); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
-		case <-p.done:
+		case <-p.app.Done():
 			t.Stop()
-			return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
+			return p.exitedEarly()
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
 		}
 	}
-	tick := time.NewTicker(plan.ReadyInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.done:
-			return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
-		default:
-		}
-		if probe(ctx, plan, client, p.addr) {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(started) >= limit {
-				return p.failure(fmt.Errorf("%w: not ready after %v", ErrNotReady, limit))
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// probe runs one readiness check: a TCP connect, or an HTTP GET answered
-// with any 200-399 (child.Ready: Kubernetes' rule, as for drain exec).
-func probe(ctx context.Context, plan *Plan, client *http.Client, addr string) bool {
-	ctx, cancel := context.WithTimeout(ctx, DefaultProbeTimeout)
-	defer cancel()
-	if plan.TCPReady {
-		dial := plan.Dial
-		if dial == nil {
-			dial = (&net.Dialer{}).DialContext
-		}
-		c, err := dial(ctx, "tcp", addr)
+	err := p.app.Poll(ctx, probe, p.addr, plan.ReadyInterval)
+	select {
+	case <-p.app.Done():
 		if err != nil {
-			return false
+			return p.exitedEarly()
 		}
-		c.Close()
-		return true
+	default:
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+plan.ReadyPath, nil)
-	if err != nil {
-		return false
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Since(started) >= limit:
+		return p.failure(fmt.Errorf("%w: not ready after %v", ErrNotReady, limit))
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return false
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	return child.Ready(resp.StatusCode)
+	return ctx.Err()
 }
 
-// newProbeClient returns a plain client without keep-alives or proxy, so
-// every probe is a new connection and none stays open; dial (if not nil)
-// opens its connections.
-func newProbeClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial},
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
+// exitedEarly is ErrExitedEarly with how the process ended, once it has.
+func (p *proc) exitedEarly() error {
+	return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.app.State()))
+}
+
+// newProbe returns the readiness probe plan asks for (child.Probe: any
+// 200-399 passes, Kubernetes' rule, as for drain exec), its connections
+// opened by plan.Dial.
+func newProbe(plan *Plan) *child.Probe {
+	path := plan.ReadyPath
+	if plan.TCPReady {
+		path = ""
 	}
+	return child.NewProbe(path, plan.Dial, DefaultProbeTimeout)
 }
 
 // freePort returns a loopback port that was free a moment ago and is not in

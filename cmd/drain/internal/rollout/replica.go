@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 )
 
 // This file: one replica's life as the Runner drives it: started, probed until
@@ -58,11 +60,16 @@ func (r *Runner) spawn(original bool) (*proc, error) {
 			startErr = ErrStopped
 			return false
 		}
-		if err := p.start(&r.plan, r.stdout, r.stderr); err != nil {
+		onExit := func() { // before the pid can be reused: nothing signals it after
+			r.mu.Lock()
+			p.gone = true
+			r.mu.Unlock()
+		}
+		if err := p.start(&r.plan, r.stdout, r.stderr, onExit); err != nil {
 			startErr = fmt.Errorf("rollout: start replica %d (%q on port %d): %w", p.id, p.argv, p.port, err)
 			return false
 		}
-		p.pid = p.cmd.Process.Pid
+		p.pid = p.app.Pid()
 		p.rep = ReplicaReport{
 			Replica: p.id, Port: p.port, Pid: p.pid, Original: original,
 			Started: now.Sub(r.t0), Ready: -1, Deleted: -1, SIGTERM: -1,
@@ -79,17 +86,13 @@ func (r *Runner) spawn(original bool) (*proc, error) {
 	return p, nil
 }
 
-// reap owns p's process: it waits for the exit, kills the rest of the
-// process group before the pid can be reused, reaps, and records Exited.
+// reap waits until child has reaped p's process (gone set at its exit,
+// the rest of its group killed before the pid can be reused) and records
+// Exited.
 func (r *Runner) reap(p *proc) {
 	defer r.wg.Done()
 	defer close(p.done)
-	waitExit(p.pid)
-	r.mu.Lock()
-	p.gone = true
-	r.mu.Unlock()
-	killGroup(p.pid)
-	p.cmd.Wait()
+	state := p.app.State()
 	// A replica that died on its own leaves the endpoint list at once.
 	r.emit(p, EndpointRemoved, func(now time.Time, _ *Event) bool {
 		if p.deleting || !r.eps.remove(p.id) {
@@ -100,12 +103,12 @@ func (r *Runner) reap(p *proc) {
 	})
 	r.emit(p, Exited, func(now time.Time, ev *Event) bool {
 		ev.ExitCode = -1
-		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+		if ws, ok := state.Sys().(syscall.WaitStatus); ok {
 			switch {
 			case ws.Exited():
 				ev.ExitCode = ws.ExitStatus()
 			case ws.Signaled():
-				ev.Signal = signalName(ws.Signal())
+				ev.Signal = child.SignalName(ws.Signal())
 				ev.Killed = ws.Signal() == syscall.SIGKILL
 			}
 		}
@@ -156,7 +159,7 @@ func (r *Runner) ready(ctx context.Context, p *proc) error {
 	if !p.original {
 		delay = r.plan.ReadyDelay
 	}
-	if err := p.waitReady(ctx, &r.plan, r.client, started, delay); err != nil {
+	if err := p.waitReady(ctx, &r.plan, r.probe, started, delay); err != nil {
 		return err
 	}
 	exited := false
@@ -171,7 +174,7 @@ func (r *Runner) ready(ctx context.Context, p *proc) error {
 	if exited { // between the probe and now
 		close(p.added)
 		<-p.done
-		return p.failure(fmt.Errorf("%w: %v", ErrExitedEarly, p.cmd.ProcessState))
+		return p.exitedEarly()
 	}
 	// An original replica is in the endpoint list from the start; a
 	// replacement's endpoint reaches the client at a sync, like a removal:
@@ -193,7 +196,7 @@ func (r *Runner) sigterm(p *proc, grace bool) time.Time {
 		if p.gone || p.rep.SIGTERM >= 0 {
 			return false
 		}
-		sendSIGTERM(p.pid)
+		p.app.Signal(syscall.SIGTERM)
 		p.rep.SIGTERM = now.Sub(r.t0)
 		if grace && !r.stopping {
 			r.wg.Add(1)
@@ -217,7 +220,6 @@ func (r *Runner) killAfter(p *proc, deadline time.Time) {
 		if p.gone {
 			return false
 		}
-		killGroup(p.pid)
-		return true
+		return p.app.KillGroup()
 	})
 }

@@ -198,6 +198,15 @@ func (r *Runner) terminate(ctx context.Context, o *proc, hooks Hooks) error {
 	if err := r.sleep(ctx, r.plan.PreStop); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	gone := o.gone
+	r.mu.Unlock()
+	if gone {
+		// It exited on its own (its Exited event says how): no SIGTERM
+		// to send, and hard cases set up against its dead address would
+		// only wait out their timeouts (10 s) and hold the rollout.
+		return nil
+	}
 	hooks.BeforeStop(o.id, o.addr)
 	at := r.sigterm(o, true)
 	hooks.AfterStop(o.id, at)

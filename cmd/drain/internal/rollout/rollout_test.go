@@ -13,10 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
@@ -65,27 +65,6 @@ func quick(args ...string) Plan {
 	}
 }
 
-// children returns the pids of this process's children (zombies included).
-func children(t *testing.T) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := os.Getpid()
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if _, ppid, ok := procStat(pid); ok && ppid == self {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // procStat returns the state and parent of pid; ok is false if it is gone.
 func procStat(pid int) (state byte, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -106,7 +85,7 @@ func procStat(pid int) (state byte, ppid int, ok bool) {
 // that each pid is gone (or a zombie another process must reap).
 func assertNothingLeft(t *testing.T, pids ...int) {
 	t.Helper()
-	if c := children(t); len(c) > 0 {
+	if c := child.Children(); len(c) > 0 {
 		t.Errorf("children left: %v", c)
 	}
 	for _, pid := range pids {
@@ -274,12 +253,7 @@ func TestIgnoresSIGTERMKilledAfterGrace(t *testing.T) {
 	p.Grace = grace
 	r := New(p, time.Time{})
 	defer r.Stop()
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Roll(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	startRoll(t, r)
 	old := r.Replicas()[0]
 	if !old.Killed || old.Signal != "SIGKILL" || old.ExitCode != -1 {
 		t.Errorf("old replica: Killed %v, Signal %q, ExitCode %d; want killed by SIGKILL", old.Killed, old.Signal, old.ExitCode)
@@ -427,12 +401,7 @@ func TestPreStopDelaysSIGTERM(t *testing.T) {
 	p.Propagation = 50 * time.Millisecond
 	r := New(p, time.Time{})
 	defer r.Stop()
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Roll(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	startRoll(t, r)
 	old := r.Replicas()[0]
 	if old.SIGTERM-old.Deleted < preStop {
 		t.Errorf("SIGTERM %v after deletion, want at least PreStop %v", old.SIGTERM-old.Deleted, preStop)
@@ -648,14 +617,14 @@ func TestMaxDuration(t *testing.T) {
 	}
 }
 
-// TestSignalName: the names the report shows come from x/sys/unix's table,
-// with a number for a signal it does not name.
-func TestSignalName(t *testing.T) {
-	for s, want := range map[syscall.Signal]string{
-		syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM", syscall.SIGSEGV: "SIGSEGV", syscall.Signal(99): "signal 99",
-	} {
-		if got := signalName(s); got != want {
-			t.Errorf("signalName(%d) = %q, want %q", int(s), got, want)
-		}
+// startRoll starts r's replicas and rolls them once, failing the test on
+// an error.
+func startRoll(t *testing.T, r *Runner) {
+	t.Helper()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Roll(context.Background(), nil); err != nil {
+		t.Fatal(err)
 	}
 }

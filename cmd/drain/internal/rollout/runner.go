@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
@@ -37,7 +37,7 @@ type Runner struct {
 	t0     time.Time
 	eps    Endpoints
 	sync   *syncer
-	client *http.Client
+	probe  *child.Probe
 	stdout io.Writer
 	stderr io.Writer
 
@@ -68,12 +68,12 @@ func New(plan Plan, t0 time.Time) *Runner {
 	r := &Runner{
 		plan:    plan.withDefaults(),
 		t0:      t0,
-		client:  newProbeClient(plan.Dial),
 		ports:   make(map[int]bool),
 		quit:    make(chan struct{}),
 		force:   make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	r.probe = newProbe(&r.plan)
 	r.sync = &syncer{lag: r.plan.Propagation, period: r.plan.SyncPeriod, quit: r.quit, spawn: r.spawnGoroutine}
 	r.stdout, r.stderr = io.Discard, io.Discard
 	if plan.Stdout != nil {
@@ -283,8 +283,7 @@ func (r *Runner) killAll() {
 			if p.gone {
 				return false
 			}
-			killGroup(p.pid)
-			return true
+			return p.app.KillGroup()
 		})
 	}
 }

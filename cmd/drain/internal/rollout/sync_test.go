@@ -154,12 +154,7 @@ func rollOneWithPeriod(t *testing.T, period time.Duration) map[string]time.Durat
 	p.SyncPeriod = period
 	r := New(p, time.Time{})
 	defer r.Stop()
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Roll(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	startRoll(t, r)
 	at := map[string]time.Duration{}
 	for _, ev := range r.Events() {
 		if ev.Replica == 1 && (ev.Kind == Started || ev.Kind == Ready || ev.Kind == EndpointAdded) ||

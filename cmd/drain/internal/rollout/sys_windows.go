@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"errors"
-	"strconv"
 	"syscall"
 )
 
@@ -13,15 +12,8 @@ import (
 // Linux-specific; the replicas' signals do.
 var errNoSIGTERM = errors.New("rollout: replicas are stopped with SIGTERM, which Windows does not have; run drain test on Linux or macOS (or in WSL2)")
 
-func replicaSysProcAttr() (*syscall.SysProcAttr, error) { return nil, errNoSIGTERM }
-
-func waitExit(int) error { return errNoSIGTERM }
-
-func sendSIGTERM(int) {}
-
-func killGroup(int) {}
+// canStart: no replica can be started here (child.Start would fail too,
+// with drain exec's words).
+func canStart() error { return errNoSIGTERM }
 
 func listenBacklog0(fd uintptr) error { return syscall.Listen(syscall.Handle(fd), 0) }
-
-// signalName: Windows exit statuses carry no signal.
-func signalName(s syscall.Signal) string { return "signal " + strconv.Itoa(int(s)) }

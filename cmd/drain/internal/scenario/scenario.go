@@ -51,6 +51,11 @@ type Spec struct {
 	// needs NetworkModel.
 	Router string
 
+	// MaxLatency is the latency objective: an OK answer to a request the
+	// client wrote whole (steady, quiet, idle) that came later than this
+	// is outcome load.Slow, lost (load.MarkSlow). 0 means none.
+	MaxLatency time.Duration
+
 	// Progress, if set, is called about every 200 ms with a one-line status.
 	Progress func(line string)
 }
@@ -245,6 +250,7 @@ func Execute(ctx context.Context, spec Spec) (_ Run, err error) {
 	// Events count from t0, the load's Results from the client's own
 	// start, after the replicas became ready: one origin for the report.
 	alignResults(results, client, t0)
+	load.MarkSlow(results, spec.MaxLatency)
 	run := Run{
 		Start:    t0,
 		Duration: time.Since(t0),

@@ -58,6 +58,8 @@ type TargetSpec struct {
 	// (discarded if nil).
 	Output   io.Writer
 	Progress func(line string)
+	// MaxLatency is the latency objective, as Spec.MaxLatency.
+	MaxLatency time.Duration
 }
 
 // TargetRun is what happened; the Results carry Replica 0 (the service).
@@ -390,6 +392,7 @@ func ExecuteTarget(ctx context.Context, spec TargetSpec) (TargetRun, error) {
 	}
 	<-loadDone
 	alignResults(run.Results, client, t0)
+	load.MarkSlow(run.Results, spec.MaxLatency)
 	close(stopProgress)
 	<-progressDone
 	run.Duration = time.Since(t0)

@@ -26,7 +26,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "server address")
 	rate := flag.Float64("rate", 30000, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long")
-	conns := flag.Int("conns", load.DefaultConns, "persistent connections")
+	conns := flag.Int("conns", load.DefaultConns, "persistent connections (HTTP/1.1)")
+	protocol := flag.String("protocol", "h1", "h1 or h2c (HTTP/2 streams over load.Config.H2Conns connections)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -42,7 +43,7 @@ func main() {
 	runtime.ReadMemStats(&before)
 	start := time.Now()
 	rs, err := load.Run(context.Background(), load.Config{
-		Rate: *rate, Duration: *dur, Conns: *conns,
+		Rate: *rate, Duration: *dur, Conns: *conns, Protocol: *protocol,
 		Idle: -1, HalfSent: -1, SlowBody: -1,
 	}, target{endpoint.Endpoint{Addr: *addr}})
 	elapsed := time.Since(start)

@@ -7,15 +7,17 @@ import (
 	"io"
 )
 
-// chunkSink receives a chunked body as walkChunked decodes it. Both the
-// fast path (which re-frames the chunks itself) and the net/http path
-// (which lets net/http frame them) use the one decoder, so the two paths
-// cannot disagree about what a valid chunked body is.
-type chunkSink interface {
+// bodySink receives a response body as walkChunked or walkPlain reads it.
+// Both the fast path (which re-frames the body itself) and the net/http
+// path (which lets net/http frame it) use the same two readers, so the two
+// paths cannot disagree about what a valid body is, nor about when what
+// has arrived is passed on.
+type bodySink interface {
 	// chunkSize gets each chunk-size line as received (without CRLF) and
 	// its size; the last chunk's size is 0.
 	chunkSize(line []byte, size int64) error
-	// chunkData gets chunk bytes as they arrive, in pieces.
+	// chunkData gets body bytes as they arrive, in pieces (walkPlain
+	// calls only this and beforeWait).
 	chunkData(b []byte) error
 	// chunkEnd follows each chunk's data and its CRLF.
 	chunkEnd() error
@@ -33,7 +35,7 @@ type chunkSink interface {
 // into s. atBoundary reports, with an error, that the body stopped between
 // two chunks, where a writer can still end it cleanly with a last chunk;
 // sink errors are returned as they are.
-func walkChunked(br *bufio.Reader, s chunkSink) (atBoundary bool, err error) {
+func walkChunked(br *bufio.Reader, s bodySink) (atBoundary bool, err error) {
 	// line reads a chunk line: CRLF-terminated, as net/http requires
 	// (a bare LF is refused: a peer reading it differently could be
 	// desynchronised).
@@ -116,6 +118,39 @@ func walkChunked(br *bufio.Reader, s chunkSink) (atBoundary bool, err error) {
 	}
 }
 
+// walkPlain reads a body that is not chunked from br into s: n bytes, or
+// (n < 0) everything until the application closes the connection. A body
+// that ends before n bytes is io.ErrUnexpectedEOF; sink errors are
+// returned as they are.
+func walkPlain(br *bufio.Reader, n int64, s bodySink) error {
+	for n != 0 {
+		if br.Buffered() == 0 {
+			if err := s.beforeWait(); err != nil {
+				return err
+			}
+			if _, err := br.Peek(1); err != nil {
+				if n < 0 && err == io.EOF {
+					return nil
+				}
+				return unexpected(err)
+			}
+		}
+		b, _ := br.Peek(br.Buffered())
+		if n >= 0 && int64(len(b)) > n {
+			b = b[:n]
+		}
+		if err := s.chunkData(b); err != nil {
+			return err
+		}
+		_, _ = br.Discard(len(b))
+		if n > 0 {
+			n -= int64(len(b))
+		}
+	}
+	return nil
+}
+
+// unexpected maps a body's early end to io.ErrUnexpectedEOF.
 func unexpected(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
