@@ -103,7 +103,7 @@ func registerOptions(fs *flag.FlagSet, f *testrun.Options) {
 	fs.IntVar(&f.Quiet, "quiet", load.DefaultQuiet, "quiet connections for the whole run: each sends, stays quiet for about --quiet-after, and sends again, as a low-traffic client's pool does (-1: none)")
 	fs.DurationVar(&f.QuietAfter, "quiet-after", load.DefaultQuietAfter, "the quiet connections' gaps, spread over this ±500ms: the keep-alive timeout in play (the server's, a router's)")
 	fs.DurationVar(&f.QuietLatency, "quiet-latency", load.DefaultQuietLatency, "one-way latency modelled for the quiet connections: the server's FIN and a request sent at that moment cross (0: none, e.g. when --latency gives the path its own)")
-	fs.DurationVar(&f.MaxLatency, "max-latency", load.DefaultMaxLatency, "latency objective: a steady, quiet or idle request answered later than this is lost, outcome \"slow\" (a stall users see, such as a router waiting out its connect timeout); half-sent and slow bodies are exempt (0: none)")
+	fs.DurationVar(&f.MaxLatency, "max-latency", load.DefaultMaxLatency, "latency objective: a steady, quiet or idle request answered later than this after it was sent is lost, outcome \"slow\" (a stall users see, such as a router waiting out its connect timeout); half-sent and slow bodies are exempt (0: none)")
 	fs.StringVar(&f.Expect, "expect", "2xx", "statuses that count as ok: statuses, ranges and classes, comma-separated (e.g. 2xx,301); any other response is lost, by class")
 }
 

@@ -57,6 +57,8 @@ func TestMarkSlow(t *testing.T) {
 		{"slow body is the client's delay", res(SlowBody, OK, 5*time.Second), 2 * time.Second, OK},
 		{"a loss keeps its class", res(Steady, Status502, 5*time.Second), 2 * time.Second, Status502},
 		{"no objective", res(Steady, OK, time.Hour), 0, OK},
+		{"the client's own lateness", Result{Intended: 100 * ms, Sent: 5100 * ms, Done: 5130 * ms, Kind: Steady, Outcome: OK}, 2 * time.Second, OK},
+		{"late, then held", Result{Intended: 100 * ms, Sent: 1100 * ms, Done: 3200 * ms, Kind: Steady, Outcome: OK}, 2 * time.Second, Slow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := []Result{tc.r}

@@ -75,10 +75,16 @@ func (o Outcome) Lost() bool { return o != OK }
 const DefaultMaxLatency = 2 * time.Second
 
 // MarkSlow turns every OK result of a whole-request kind ([Kind.Whole])
-// whose latency exceeds max into outcome [Slow], and returns how many it
-// turned. max <= 0 turns none. It runs on the finished results, after the
-// load: the client records what the wire said; the objective is the
-// report's judgement of it.
+// answered more than max after it was sent ([Result.Sent], not its planned
+// time) into outcome [Slow], and returns how many it turned. max <= 0 turns
+// none. It runs on the finished results, after the load: the client records
+// what the wire said; the objective is the report's judgement of it.
+//
+// From the send, not the plan: a load client that falls behind its schedule
+// (a starved CPU, a shared CI machine) makes every later request late by
+// its own delay, which says nothing about the server or the path; a router
+// that holds a request for seconds is counted all the same. Latency
+// percentiles keep counting from the plan.
 func MarkSlow(results []Result, max time.Duration) int {
 	if max <= 0 {
 		return 0
@@ -86,7 +92,7 @@ func MarkSlow(results []Result, max time.Duration) int {
 	n := 0
 	for i := range results {
 		r := &results[i]
-		if r.Outcome == OK && r.Kind.Whole() && r.Latency() > max {
+		if r.Outcome == OK && r.Kind.Whole() && r.Done-r.Sent > max {
 			r.Outcome = Slow
 			n++
 		}
