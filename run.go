@@ -134,10 +134,12 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 		forced = d.lameDuck(start)
 	}
 
-	d.phase.Store(int32(PhaseClosing))
+	// Listeners first: whoever sees PhaseClosing (Phase, readiness) can
+	// count on new connections being refused.
 	for _, s := range servers {
 		s.ln.Close()
 	}
+	d.phase.Store(int32(PhaseClosing))
 	closingAt := time.Now()
 	st := d.stats(servers)
 	d.log.Info("drain: listeners closed", "after", closingAt.Sub(start).Round(time.Millisecond), "conns", st.Conns, "active", st.Active, "idle", st.Idle, "new", st.New, "hijacked", st.Hijacked, "http2", st.HTTP2, "holds", d.outstandingHolds())

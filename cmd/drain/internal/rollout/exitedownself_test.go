@@ -43,9 +43,18 @@ func TestRollSkipsReplicaThatExitedOnItsOwn(t *testing.T) {
 	p.OnEvent = func(ev Event) {
 		// The first replacement starts: replica 0, its turn next, dies.
 		if ev.Kind == Started && ev.Replica == 2 {
-			if err := syscall.Kill(r.Replicas()[0].Pid, syscall.SIGKILL); err != nil {
+			r.mu.Lock()
+			p0 := r.procs[0]
+			r.mu.Unlock()
+			if err := syscall.Kill(p0.pid, syscall.SIGKILL); err != nil {
 				t.Error(err)
 			}
+			// Reaped, so its exit was seen (gone is set before the reap)
+			// before the rollout can come to its turn: the Roll waits on
+			// this event's return. Without the wait, on a busy machine the
+			// replacement was ready, and replica 0 got its SIGTERM, before
+			// its death was noticed.
+			<-p0.app.Done()
 		}
 	}
 	r = New(p, time.Now())
