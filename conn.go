@@ -44,6 +44,7 @@ type trackedConn struct {
 	// h2c only (see h2frame.go): the frames in each direction, and the
 	// two-step GOAWAY.
 	rs        frameScanner // client to server, owned by Read
+	notH2c    bool         // the first bytes are not the h2c preface; owned by Read
 	wmu       sync.Mutex   // guards ws, goAway, and writes to the socket
 	ws        frameScanner // server to client
 	goAway    int          // goAwayNone, goAwayPending or goAwaySent
@@ -70,9 +71,18 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.reading.Store(false)
 	if n > 0 {
-		if c.bytes.Add(uint64(n)) == uint64(n) && n >= 3 && bytes.HasPrefix(h2cPreface, p[:min(n, len(h2cPreface))]) {
-			c.h2.Store(true)
-			c.rs.preface = len(h2cPreface)
+		before := c.bytes.Add(uint64(n)) - uint64(n)
+		if !c.notH2c && before < uint64(len(h2cPreface)) {
+			// The preface may come in pieces (a first read of one
+			// byte): match it across reads, and only a whole one counts.
+			k := min(n, len(h2cPreface)-int(before))
+			switch {
+			case !bytes.Equal(p[:k], h2cPreface[before:int(before)+k]):
+				c.notH2c = true
+			case int(before)+k == len(h2cPreface):
+				c.h2.Store(true)
+				c.rs.preface = k // the rest of it is in p
+			}
 		}
 		if c.h2.Load() && !c.srv.tls {
 			// Also after the ACK: a client may have taken a stream id
