@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -288,26 +287,15 @@ func (r *fastReq) appendUpstream(b []byte, trust bool, ip string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// round serves one request: r's head is at the start of the connection's
-// reader. keep reports whether the connection stays open; an error means
+// round serves one request: r is its head, out the request as it goes
+// upstream, body included. keep reports whether the connection stays open; an error means
 // it must be closed at once (client gone, response cut).
-func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
+func (c *fastConn) round(r *fastReq, out []byte) (keep bool, err error) {
 	p, f := c.f.p, c.f
 	p.active.Add(1)
 	defer p.active.Add(-1)
-	out := r.appendUpstream((*bp)[:0], p.cfg.TrustForwarded, c.ip)
 	isHead := r.isHead
 	closeConn := r.closeConn
-	_, _ = c.br.Discard(len(r.head))
-	if r.length > 0 {
-		n := len(out)
-		out = append(out, make([]byte, r.length)...)
-		if _, err := io.ReadFull(c.br, out[n:]); err != nil {
-			*bp = out[:0]
-			return false, err
-		}
-	}
-	*bp = out[:0]
 	wp := bufPool.Get().(*[]byte)
 	w := (*wp)[:0]
 	defer func() { putBuf(wp, w) }()
