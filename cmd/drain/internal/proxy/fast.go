@@ -385,6 +385,7 @@ func (c *fastConn) serve() {
 	c.r = new(fastReq)
 	c.peek = newPeeker(c.c)
 	c.ctx = &clientCtx{Context: c.f.ctx, peek: c.peek}
+	c.fd = -1
 	c.initRead()
 	for {
 		switch c.run() {

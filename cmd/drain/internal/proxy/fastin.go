@@ -47,6 +47,7 @@ type input struct {
 	rerr     error
 
 	rc     syscall.RawConn       // nil: read with c.Read
+	fd     int                   // the socket while inside rc.Read's callback, else -1
 	stepFn func(fd uintptr) bool // step as rc.Read's callback
 	strict *strictConn           // the strict checks raw reads must apply, if any
 }
@@ -137,6 +138,7 @@ func (c *fastConn) initRead() {
 		return
 	}
 	c.rc = rc
+	c.fd = -1
 	c.stepFn = func(fd uintptr) bool { return c.step(int(fd)) }
 }
 
@@ -147,9 +149,13 @@ func (c *fastConn) run() int {
 	if c.rc == nil {
 		for !c.step(-1) {
 		}
-	} else if err := c.rc.Read(c.stepFn); err != nil && c.exit == exitNone {
-		// The wait failed: a deadline (an interruption) or a close.
-		c.exit, c.rerr = exitRead, err
+	} else {
+		err := c.rc.Read(c.stepFn)
+		c.fd = -1
+		if err != nil && c.exit == exitNone {
+			// The wait failed: a deadline (an interruption) or a close.
+			c.exit, c.rerr = exitRead, err
+		}
 	}
 	if c.exit == exitRead {
 		return c.interrupted(c.rerr)
@@ -162,6 +168,7 @@ func (c *fastConn) run() int {
 // readable and calls it again) or the connection leaves this loop (true:
 // c.exit says why). fd is the socket for raw reads, or -1 for c.c.Read.
 func (c *fastConn) step(fd int) bool {
+	c.fd = fd
 	for {
 		if c.exit = c.serveBuffered(); c.exit != exitNone {
 			return true
@@ -206,6 +213,21 @@ func (c *fastConn) step(fd int) bool {
 			return true
 		}
 	}
+}
+
+// Write writes p to the client: with raw sends while the socket is at
+// hand (inside run's rc.Read), and with c.c's Write for what they could
+// not send (a full send buffer: it waits, under c.c's write deadline).
+func (c *fastConn) Write(p []byte) (int, error) {
+	n := 0
+	if c.fd >= 0 {
+		n = rawSend(c.fd, p)
+		if n == len(p) {
+			return n, nil
+		}
+	}
+	m, err := c.c.Write(p[n:])
+	return n + m, err
 }
 
 // waiting tells the watcher what the connection waits for (its timeouts

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -327,7 +327,7 @@ func (c *fastConn) round(r *fastReq, out []byte) (keep bool, err error) {
 	}
 	w = append(w, "\r\n"...)
 	f.fast.Add(1) // before the client can see the answer (tests count)
-	w, err = copyFastBody(c.c, u, w, res)
+	w, err = copyFastBody(c, u, w, res)
 	if errors.Is(err, errStreamEnded) {
 		p.release(u, false)
 		p.log.Info("drain exec: a streamed response ended at the drain's deadline", "method", r.methodName())
@@ -384,7 +384,7 @@ func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byt
 	}
 	w = append(w, "\r\n\r\n"...)
 	w = append(w, body...)
-	if _, err := c.c.Write(w); err != nil {
+	if _, err := c.Write(w); err != nil {
 		return w, closing, errClientWrite
 	}
 	return w, closing, nil
@@ -396,7 +396,7 @@ func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byt
 // client at once; the final head is appended to w without its final empty
 // line, which the caller adds after its own fields.
 func (f *Fast) readFastHead(u *pooled, c *fastConn, w []byte, isHead bool) (response, []byte, error) {
-	c.hs.c, c.hs.w = c.c, w
+	c.hs.c, c.hs.w = c, w
 	res, err := readResponseHead(u, isHead, &c.hs)
 	w = c.hs.w
 	c.hs.w = nil
@@ -424,7 +424,7 @@ func bytesHasToken(list []byte, token string) bool {
 // from u to the client c, writing whenever the next read from the
 // application would wait. It returns errClientWrite when the client
 // cannot be written to.
-func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error) {
+func copyFastBody(c io.Writer, u *pooled, w []byte, res response) ([]byte, error) {
 	fc := fastChunks{w: w, c: c}
 	switch {
 	case res.noBody:
@@ -459,7 +459,7 @@ func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error)
 // come, appended to w, which flushW writes to the client.
 type fastChunks struct {
 	w []byte
-	c net.Conn
+	c io.Writer
 }
 
 func (f *fastChunks) chunkSize(line []byte, _ int64) error {
