@@ -66,6 +66,10 @@ type Config struct {
 	// Quiet logs warnings only.
 	Quiet bool
 
+	// Stdin, Stdout and Stderr are the application's, by child.Config's
+	// rules (a file is passed as is; another writer gets the output
+	// through child's pipe; a Stdin that is not a file: /dev/null).
+	// Stderr also gets drain exec's log.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 }
@@ -133,21 +137,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	upstream := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
-	files, closeFiles, err := childFiles(cfg.Stdin, cfg.Stdout, cfg.Stderr)
-	if err != nil {
-		return err
-	}
-	defer closeFiles()
 	// Signals: ours for the whole run, so none ever ends drain exec.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGTERM, syscall.SIGINT}, forwarded...)...)
 	defer signal.Stop(sigs)
 
 	app, err := child.Start(child.Config{
-		Path:    cfg.Path,
-		Args:    substitute(cfg.Command, port),
-		Env:     withEnv(os.Environ(), "PORT", strconv.Itoa(port)),
-		Files:   files,
+		Path: cfg.Path,
+		Args: substitute(cfg.Command, port),
+		Env:  withEnv(os.Environ(), "PORT", strconv.Itoa(port)),
+		// Ours when they are files; else child copies the output.
+		Stdin:   cfg.Stdin,
+		Stdout:  cfg.Stdout,
+		Stderr:  cfg.Stderr,
 		ReapAll: cfg.ReapAll,
 		Log:     log,
 	})
@@ -340,50 +342,6 @@ func childExit(c *child.Process) error {
 		return nil
 	}
 	return ExitError{Code: code, Status: c.Exited()}
-}
-
-// childFiles returns the application's stdin, stdout and stderr: ours when
-// they are files, else pipes copied to the writers.
-func childFiles(stdin io.Reader, stdout, stderr io.Writer) ([]*os.File, func(), error) {
-	var closers []func()
-	closeAll := func() {
-		for _, c := range closers {
-			c()
-		}
-	}
-	in, ok := stdin.(*os.File)
-	if !ok {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			return nil, nil, err
-		}
-		in = f
-		closers = append(closers, func() { f.Close() })
-	}
-	files := []*os.File{in}
-	for _, w := range []io.Writer{stdout, stderr} {
-		if f, ok := w.(*os.File); ok {
-			files = append(files, f)
-			continue
-		}
-		r, pw, err := os.Pipe()
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		done := make(chan struct{})
-		go func() { _, _ = io.Copy(w, r); close(done) }()
-		files = append(files, pw)
-		closers = append(closers, func() {
-			pw.Close()
-			select {
-			case <-done:
-			case <-time.After(time.Second): // an orphan still holds it
-			}
-			r.Close()
-		})
-	}
-	return files, closeAll, nil
 }
 
 // substitute replaces {port}, {addr} and {host} in args.
