@@ -25,8 +25,10 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
 )
@@ -61,8 +63,9 @@ type Options struct {
 // upstreams, how its controller pushes a new list, and at which pace.
 type kind interface {
 	// start writes the configuration into dir and returns the command
-	// that runs the router listening on port with eps as its upstreams.
-	start(dir string, port int, eps []endpoint.Endpoint) (*exec.Cmd, error)
+	// (Path, Args, Env) that runs the router listening on port with eps as
+	// its upstreams.
+	start(dir string, port int, eps []endpoint.Endpoint) (child.Config, error)
 	// apply pushes eps as the new upstream list the way the controller
 	// does. Calls are sequential.
 	apply(ctx context.Context, eps []endpoint.Endpoint) error
@@ -86,9 +89,7 @@ type Router struct {
 
 	addr    string
 	dir     string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has been waited for
-	waitErr error
+	proc    *child.Process
 	kick    chan struct{}
 	stop    chan struct{}
 	loop    sync.WaitGroup
@@ -193,23 +194,21 @@ func (r *Router) Start(ctx context.Context) error {
 	eps := slices.Clone(r.want)
 	r.pending = time.Time{}
 	r.mu.Unlock()
-	cmd, err := r.k.start(dir, port, eps)
+	cfg, err := r.k.start(dir, port, eps)
 	if err != nil {
 		return fmt.Errorf("router %s: %w", r.name, err)
 	}
-	cmd.Stdout, cmd.Stderr = r.opts.Log, r.opts.Log
-	// Its own process group, so Close can end nginx's and HAProxy's
-	// workers too; Pdeathsig ends it with drain.
-	cmd.SysProcAttr = routerSysProcAttr()
-	if err := cmd.Start(); err != nil {
+	// Through child, as every process drain starts: its own process
+	// group, so Close can end nginx's and HAProxy's workers too, and what
+	// is left of the group ends when the master does; Pdeathsig ends it
+	// with drain.
+	cfg.Stdout, cfg.Stderr = r.opts.Log, r.opts.Log
+	cfg.KillGroupAtExit = true
+	proc, err := child.Start(cfg)
+	if err != nil {
 		return fmt.Errorf("router %s: %w", r.name, err)
 	}
-	r.cmd = cmd
-	r.exited = make(chan struct{})
-	go func() {
-		r.waitErr = cmd.Wait()
-		close(r.exited)
-	}()
+	r.proc = proc
 	r.addr = fmt.Sprintf("127.0.0.1:%d", port)
 	r.started = time.Now()
 	r.syncs = append(r.syncs, Sync{At: r.started, Endpoints: eps})
@@ -243,8 +242,8 @@ func (r *Router) probe(ctx context.Context) error {
 		}
 		last = err
 		select {
-		case <-r.exited:
-			return fmt.Errorf("router %s exited at start (%v); its log is in --log", r.name, r.waitErr)
+		case <-r.proc.Done():
+			return fmt.Errorf("router %s exited at start (%v); its log is in --log", r.name, r.proc.Wait())
 		case <-ctx.Done():
 			return fmt.Errorf("router %s not serving after 15 s: %v", r.name, last)
 		case <-tick.C:
@@ -332,17 +331,16 @@ func (r *Router) Err() error {
 func (r *Router) Close() error {
 	close(r.stop)
 	r.loop.Wait()
-	if r.cmd != nil {
-		pgid := r.cmd.Process.Pid
-		signalGroup(pgid, false)
+	if r.proc != nil {
+		r.proc.SignalGroup(syscall.SIGTERM)
 		select {
-		case <-r.exited:
+		case <-r.proc.Done():
 		case <-time.After(5 * time.Second):
+			// A router that ignored SIGTERM (workers of a master that is
+			// gone were killed when it exited).
+			r.proc.KillGroup()
+			<-r.proc.Done()
 		}
-		// Workers of a master that is gone, or a router that ignored
-		// SIGTERM.
-		signalGroup(pgid, true)
-		<-r.exited
 	}
 	if r.dir != "" {
 		os.RemoveAll(r.dir)
