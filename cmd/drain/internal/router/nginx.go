@@ -54,7 +54,7 @@ func (n *nginx) start(dir string, port int, eps []endpoint.Endpoint) (child.Conf
 	}
 	n.ctlAddr = fmt.Sprintf("127.0.0.1:%d", ctl)
 	for _, d := range []string{"tmp", "logs"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil { // again when Start tries again
 			return child.Config{}, err
 		}
 	}
