@@ -1,13 +1,11 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -311,8 +309,10 @@ const (
 type fastConn struct {
 	f      *Fast
 	c      net.Conn
-	br     *bufio.Reader
 	ip     string
+	r      *fastReq
+	bp     *[]byte // the upstream request being built
+	input          // what has been read from c, and how it is read
 	hinted bool
 	state  atomic.Int32
 	gen    atomic.Uint32 // state changes
@@ -366,8 +366,6 @@ func (c *fastConn) setState(st int32) int32 {
 	return why
 }
 
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, fastHeadMax) }}
-
 func (c *fastConn) serve() {
 	handed := false
 	defer func() {
@@ -381,43 +379,25 @@ func (c *fastConn) serve() {
 	} else if ip, _, err := net.SplitHostPort(c.c.RemoteAddr().String()); err == nil {
 		c.ip = ip
 	}
-	c.br = readerPool.Get().(*bufio.Reader)
-	c.br.Reset(c.c)
-	defer func() {
-		c.br.Reset(nil)
-		readerPool.Put(c.br)
-	}()
-	bp := bufPool.Get().(*[]byte)
-	defer func() { putBuf(bp, *bp) }()
-	r := new(fastReq)
+	defer c.in.drop()
+	c.bp = bufPool.Get().(*[]byte)
+	defer func() { putBuf(c.bp, *c.bp) }()
+	c.r = new(fastReq)
 	c.peek = newPeeker(c.c)
 	c.ctx = &clientCtx{Context: c.f.ctx, peek: c.peek}
+	c.fd = -1
+	c.initRead()
 	for {
-		ok, err := c.readHead(r)
-		if err != nil {
-			return
-		}
-		if !ok {
+		switch c.run() {
+		case exitHand:
 			c.setState(stateHanded)
-			b, _ := c.br.Peek(c.br.Buffered())
-			c.f.handOver(c.c, b, true)
+			c.f.handOver(c.c, c.in.buffered(), true)
 			handed = true
 			return
-		}
-		keep, err := c.round(r, bp)
-		if err != nil || !keep {
-			if err == nil {
-				c.lingerClose()
-			}
+		case exitLinger:
+			c.lingerClose()
 			return
-		}
-		if c.setState(stateIdle) == whyDrain || c.f.isDraining() {
-			// Promised keep-alive before the drain began: the Drainer's
-			// idle policy decides, as for its own connections.
-			c.setState(stateHanded)
-			b, _ := c.br.Peek(c.br.Buffered())
-			c.f.handOver(c.c, b, true)
-			handed = true
+		case exitClose:
 			return
 		}
 	}
@@ -468,64 +448,6 @@ func (c *fastConn) lingerClose() {
 				break
 			}
 		}
-	}
-}
-
-// readHead waits for a complete request head. ok is false when the
-// request is not for the fast path (or the connection was interrupted for
-// the drain): the caller hands the connection over. err ends the
-// connection (closed by the client, idle or header timeout).
-func (c *fastConn) readHead(r *fastReq) (ok bool, err error) {
-	br := c.br
-	scanned := 0
-	for {
-		b, _ := br.Peek(br.Buffered())
-		if i := bytes.Index(b[max(scanned-3, 0):], crlfcrlf); i >= 0 {
-			end := max(scanned-3, 0) + i + 4
-			if c.setState(stateBusy) == whyDrain {
-				return false, nil
-			}
-			ok = r.parse(b[:end], c.f.cfg.ReadyPath)
-			return ok, nil
-		}
-		scanned = len(b)
-		if len(b) == fastHeadMax {
-			return false, nil
-		}
-		// Only a wait needs the right state (the watcher's timeouts).
-		if st := c.state.Load(); len(b) == 0 && st != stateIdle {
-			c.setState(stateIdle)
-		} else if len(b) > 0 && st != stateHead {
-			c.setState(stateHead)
-		}
-		_, err := br.Peek(len(b) + 1)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			if br.Buffered() > 0 {
-				return false, nil // net/http answers what it can
-			}
-			return false, err
-		}
-		c.mu.Lock()
-		why := c.why
-		c.why = whyNone
-		c.mu.Unlock()
-		switch why {
-		case whyDrain:
-			return false, nil
-		case whyIdle:
-			if br.Buffered() == 0 && !c.peek.hasData() {
-				return false, err
-			}
-		case whyHead:
-			return false, err
-		default:
-			// A deadline set at the drain's deadline.
-			return false, err
-		}
-		_ = c.c.SetReadDeadline(time.Time{})
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -288,26 +287,15 @@ func (r *fastReq) appendUpstream(b []byte, trust bool, ip string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// round serves one request: r's head is at the start of the connection's
-// reader. keep reports whether the connection stays open; an error means
+// round serves one request: r is its head, out the request as it goes
+// upstream, body included. keep reports whether the connection stays open; an error means
 // it must be closed at once (client gone, response cut).
-func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
+func (c *fastConn) round(r *fastReq, out []byte) (keep bool, err error) {
 	p, f := c.f.p, c.f
 	p.active.Add(1)
 	defer p.active.Add(-1)
-	out := r.appendUpstream((*bp)[:0], p.cfg.TrustForwarded, c.ip)
 	isHead := r.isHead
 	closeConn := r.closeConn
-	_, _ = c.br.Discard(len(r.head))
-	if r.length > 0 {
-		n := len(out)
-		out = append(out, make([]byte, r.length)...)
-		if _, err := io.ReadFull(c.br, out[n:]); err != nil {
-			*bp = out[:0]
-			return false, err
-		}
-	}
-	*bp = out[:0]
 	wp := bufPool.Get().(*[]byte)
 	w := (*wp)[:0]
 	defer func() { putBuf(wp, w) }()
@@ -339,7 +327,7 @@ func (c *fastConn) round(r *fastReq, bp *[]byte) (keep bool, err error) {
 	}
 	w = append(w, "\r\n"...)
 	f.fast.Add(1) // before the client can see the answer (tests count)
-	w, err = copyFastBody(c.c, u, w, res)
+	w, err = copyFastBody(c, u, w, res)
 	if errors.Is(err, errStreamEnded) {
 		p.release(u, false)
 		p.log.Info("drain exec: a streamed response ended at the drain's deadline", "method", r.methodName())
@@ -396,7 +384,7 @@ func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byt
 	}
 	w = append(w, "\r\n\r\n"...)
 	w = append(w, body...)
-	if _, err := c.c.Write(w); err != nil {
+	if _, err := c.Write(w); err != nil {
 		return w, closing, errClientWrite
 	}
 	return w, closing, nil
@@ -408,7 +396,7 @@ func (c *fastConn) fail(w []byte, err error, closing bool, method string) ([]byt
 // client at once; the final head is appended to w without its final empty
 // line, which the caller adds after its own fields.
 func (f *Fast) readFastHead(u *pooled, c *fastConn, w []byte, isHead bool) (response, []byte, error) {
-	c.hs.c, c.hs.w = c.c, w
+	c.hs.c, c.hs.w = c, w
 	res, err := readResponseHead(u, isHead, &c.hs)
 	w = c.hs.w
 	c.hs.w = nil
@@ -436,7 +424,7 @@ func bytesHasToken(list []byte, token string) bool {
 // from u to the client c, writing whenever the next read from the
 // application would wait. It returns errClientWrite when the client
 // cannot be written to.
-func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error) {
+func copyFastBody(c io.Writer, u *pooled, w []byte, res response) ([]byte, error) {
 	fc := fastChunks{w: w, c: c}
 	switch {
 	case res.noBody:
@@ -471,7 +459,7 @@ func copyFastBody(c net.Conn, u *pooled, w []byte, res response) ([]byte, error)
 // come, appended to w, which flushW writes to the client.
 type fastChunks struct {
 	w []byte
-	c net.Conn
+	c io.Writer
 }
 
 func (f *fastChunks) chunkSize(line []byte, _ int64) error {

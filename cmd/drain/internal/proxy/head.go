@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"strconv"
 )
@@ -137,7 +137,7 @@ func (u *pooled) value(common int, vb []byte) string {
 // empty line, which the caller adds after its own fields. An
 // informational head is written to the client at once.
 type fastHead struct {
-	c     net.Conn
+	c     io.Writer
 	w     []byte
 	start int // where the current head begins in w
 	spans [32]struct {

@@ -3,9 +3,7 @@
 package proxy
 
 import (
-	"io"
 	"net"
-	"os"
 	"syscall"
 )
 
@@ -88,38 +86,26 @@ func newSendAwait(c net.Conn) *sendAwait {
 	}
 	s := &sendAwait{rc: rc}
 	s.fn = func(fd uintptr) bool {
-		for len(s.out) > 0 {
-			n, err := syscall.SendmsgN(int(fd), s.out, nil, nil, syscall.MSG_NOSIGNAL|syscall.MSG_DONTWAIT)
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return true // the caller sends the rest the usual way
-			case err != nil:
-				s.err = os.NewSyscallError("write", err)
-				return true
-			}
+		if len(s.out) > 0 {
+			// Raw system calls, as the fast path's client side makes
+			// (fastin_linux.go): the socket is non-blocking.
+			n := rawSend(int(fd), s.out)
 			s.out = s.out[n:]
-			if len(s.out) == 0 {
-				return false // sent: wait until the answer is readable
+			if len(s.out) > 0 {
+				return true // the caller sends the rest the usual way (and reports its error)
 			}
+			return false // sent: wait until the answer is readable
 		}
-		for {
-			n, err := syscall.Read(int(fd), s.in)
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return false
-			case err != nil:
-				s.err = os.NewSyscallError("read", err)
-			case n == 0:
-				s.err = io.EOF
-			default:
-				s.n = n
-			}
-			return true
+		n, err := rawRead(int(fd), s.in)
+		switch {
+		case err == errWouldBlock:
+			return false
+		case err != nil:
+			s.err = err
+		default:
+			s.n = n
 		}
+		return true
 	}
 	return s
 }

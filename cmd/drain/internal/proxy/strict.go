@@ -86,18 +86,34 @@ func (c *strictConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		if i, why := c.s.scan(p[:n]); why != "" {
-			c.bad = true
-			c.poison = poison
-			c.l.rejected.Add(1)
-			c.l.log.Warn("drain exec: rejected an ambiguous request", "remote", c.RemoteAddr().String(), "reason", why)
-			k := copy(p[i:], c.poison)
-			c.poison = c.poison[k:]
-			return i + k, nil
+		if m := c.filter(p, n); c.bad {
+			return m, nil
 		}
 	}
 	return n, err
 }
+
+// filter checks p[:n], bytes just read from the socket, and returns how
+// many of p to pass on: all n, or, when they hold a rejected request, the
+// bytes before it and the start of poison (Read hands out the rest).
+// The fast path calls it for its own raw reads.
+func (c *strictConn) filter(p []byte, n int) int {
+	i, why := c.s.scan(p[:n])
+	if why == "" {
+		return n
+	}
+	c.bad = true
+	c.poison = poison
+	c.l.rejected.Add(1)
+	c.l.log.Warn("drain exec: rejected an ambiguous request", "remote", c.RemoteAddr().String(), "reason", why)
+	k := copy(p[i:], c.poison)
+	c.poison = c.poison[k:]
+	return i + k
+}
+
+// rejected reports whether a request on c has been rejected: from then on
+// its bytes come from Read alone.
+func (c *strictConn) rejected() bool { return c.bad }
 
 // CloseWrite and SyscallConn expose the TCP connection to net/http and the
 // drain library (which look for them).
