@@ -310,9 +310,9 @@ type fastConn struct {
 	f      *Fast
 	c      net.Conn
 	ip     string
-	r      *fastReq
-	bp     *[]byte // the upstream request being built
-	input          // what has been read from c, and how it is read
+	r      *fastReq // the request being served (from reqPool), or nil
+	bp     *[]byte  // the upstream request being built (from bufPool), or nil
+	input           // what has been read from c, and how it is read
 	hinted bool
 	state  atomic.Int32
 	gen    atomic.Uint32 // state changes
@@ -380,9 +380,7 @@ func (c *fastConn) serve() {
 		c.ip = ip
 	}
 	defer c.in.drop()
-	c.bp = bufPool.Get().(*[]byte)
-	defer func() { putBuf(c.bp, *c.bp) }()
-	c.r = new(fastReq)
+	defer c.endRound()
 	c.peek = newPeeker(c.c)
 	c.ctx = &clientCtx{Context: c.f.ctx, peek: c.peek}
 	c.fd = -1
