@@ -5,9 +5,9 @@
 // Pdeathsig means "drain died", see spawn.go), copies its output, waits
 // for it to be ready (one rule, [Ready]), signals, stops and reaps it
 // (optionally every orphan too, as a container's PID 1 must), and names
-// signals and exit statuses. Short tool calls (ip, nft, kubectl) run
+// signals and exit statuses. Tool calls (ip, nft, kubectl) run
 // through os/exec. Starting a process needs Unix signals: on Windows
-// [Start] fails with [ErrNoSignals].
+// [Start] and [StartContext] fail with [ErrNoSignals].
 package child
 
 import (
