@@ -24,16 +24,49 @@ type Process struct {
 	pid  int
 	log  *slog.Logger
 
-	done    chan struct{} // closed once reaped
+	io      *stdio
+	done    chan struct{} // closed once reaped and its output copied
 	mu      sync.Mutex
 	exited  bool // the leader exited (seen by WaitExit): its group is not signalled any more
 	status  syscall.WaitStatus
+	ctxErr  error         // StartContext: ctx's error, when its end killed the process
 	reaper  chan struct{} // ReapAll: closed when no child is left
 	orphans int           // ReapAll: orphans reaped
 }
 
 // Start starts the application.
 func Start(cfg Config) (*Process, error) {
+	return start(cfg)
+}
+
+// StartContext is Start bound to ctx, as exec.CommandContext: when ctx
+// ends before the process has exited, its process group gets SIGKILL (the
+// group, so what it started ends too), and [Process.Wait] reports ctx's
+// error if the process still exited with status 0. It fails at once when
+// ctx has ended already.
+func StartContext(ctx context.Context, cfg Config) (*Process, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := start(cfg)
+	if err != nil || ctx.Done() == nil {
+		return c, err
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			if c.KillGroup() {
+				c.mu.Lock()
+				c.ctxErr = ctx.Err()
+				c.mu.Unlock()
+			}
+		case <-c.done:
+		}
+	}()
+	return c, nil
+}
+
+func start(cfg Config) (*Process, error) {
 	c := &Process{cfg: cfg, log: cfg.Log, done: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -54,16 +87,28 @@ func Start(cfg Config) (*Process, error) {
 			c.log.Warn("drain exec: cannot become child subreaper; orphans of the application are reaped only when running as PID 1", "err", err)
 		}
 	}
-	cmd := &exec.Cmd{Path: path, Args: cfg.Args, Env: cfg.Env, SysProcAttr: sysProcAttr(),
-		// The pipes to Stdout and Stderr close when the group is killed;
-		// this only bounds a member that left the group and kept them.
-		WaitDelay: time.Second}
-	setFiles(cmd, cfg)
-	if err := startCmd(cmd); err != nil {
-		release()
+	std, err := openStdio(cfg)
+	if err != nil {
 		return nil, err
 	}
-	c.cmd, c.proc, c.pid = cmd, cmd.Process, cmd.Process.Pid
+	cmd := &exec.Cmd{Path: path, Args: cfg.Args, Env: cfg.Env, SysProcAttr: sysProcAttr()}
+	// Only files: os/exec copies nothing, whoever reaps the child.
+	if f := std.files[0]; f != nil {
+		cmd.Stdin = f
+	}
+	if f := std.files[1]; f != nil {
+		cmd.Stdout = f
+	}
+	if f := std.files[2]; f != nil {
+		cmd.Stderr = f
+	}
+	if err := startCmd(cmd); err != nil {
+		release()
+		std.abort()
+		return nil, err
+	}
+	std.started()
+	c.io, c.cmd, c.proc, c.pid = std, cmd, cmd.Process, cmd.Process.Pid
 	if cfg.ReapAll {
 		c.reaper = make(chan struct{})
 		go c.reapAll()
@@ -71,30 +116,6 @@ func Start(cfg Config) (*Process, error) {
 		go c.wait()
 	}
 	return c, nil
-}
-
-// setFiles gives the application Files, or else Stdout and Stderr (nil:
-// /dev/null, as for a missing stdin).
-func setFiles(cmd *exec.Cmd, cfg Config) {
-	if cfg.Files == nil {
-		cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
-		return
-	}
-	for i, f := range cfg.Files {
-		switch {
-		case f == nil && i > 2:
-			return // os/exec cannot leave a gap in ExtraFiles
-		case f == nil:
-		case i == 0:
-			cmd.Stdin = f
-		case i == 1:
-			cmd.Stdout = f
-		case i == 2:
-			cmd.Stderr = f
-		default:
-			cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-		}
-	}
 }
 
 // wait is the application's only waiter (without ReapAll). With OnExit or
@@ -117,6 +138,7 @@ func (c *Process) wait() {
 	} else if err != nil {
 		c.log.Warn("drain exec: waiting for the application", "err", err)
 	}
+	c.io.wait()
 	c.finish(ws)
 }
 
@@ -138,6 +160,7 @@ func (c *Process) exit(killGroup bool) {
 // any orphan reparented here until no child is left.
 func (c *Process) reapAll() {
 	defer close(c.reaper)
+	reaped := false
 	for {
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, 0, nil)
@@ -145,19 +168,20 @@ func (c *Process) reapAll() {
 			continue
 		}
 		if err != nil { // ECHILD: no child, so no descendant, is left
-			select {
-			case <-c.done:
-			default:
+			if !reaped {
 				release()
 				c.exit(false)
+				c.io.wait()
 				c.finish(syscall.WaitStatus(0xff00)) // cannot happen: lost our own child
 			}
 			return
 		}
 		if pid == c.pid {
+			reaped = true
 			release()
 			c.exit(false)
-			c.finish(ws)
+			// Orphans are reaped meanwhile.
+			go func() { c.io.wait(); c.finish(ws) }()
 			continue
 		}
 		c.mu.Lock()
@@ -222,7 +246,12 @@ func (c *Process) State() *os.ProcessState {
 // leader has exited (then the group id may soon belong to another
 // process; KillGroupAtExit killed the group at that moment). It reports
 // whether it sent the signal.
-func (c *Process) KillGroup() bool {
+func (c *Process) KillGroup() bool { return c.SignalGroup(syscall.SIGKILL) }
+
+// SignalGroup sends sig to the application's whole process group (a
+// router's master and its workers), unless its leader has exited, as
+// KillGroup. It reports whether it sent the signal.
+func (c *Process) SignalGroup(sig syscall.Signal) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.exited {
@@ -233,7 +262,24 @@ func (c *Process) KillGroup() bool {
 		return false
 	default:
 	}
-	return syscall.Kill(-c.pid, syscall.SIGKILL) == nil
+	return syscall.Kill(-c.pid, sig) == nil
+}
+
+// Wait waits for Done and returns what exec.Cmd's Wait would: nil for
+// exit status 0, else an *exec.ExitError ("exit status 1", "signal:
+// killed"); with StartContext, ctx's error when its end killed a process
+// that still exited with status 0. With ReapAll (no ProcessState) the
+// error says how the application ended.
+func (c *Process) Wait() error {
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.cmd.ProcessState; st != nil && !st.Success() {
+		return &exec.ExitError{ProcessState: st}
+	} else if st == nil && exitCode(c.status) != 0 {
+		return errors.New(describe(c.status))
+	}
+	return c.ctxErr
 }
 
 func exitCode(ws syscall.WaitStatus) int {

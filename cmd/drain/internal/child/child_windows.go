@@ -16,6 +16,15 @@ type Process struct{}
 // Start returns ErrNoSignals.
 func Start(Config) (*Process, error) { return nil, ErrNoSignals }
 
+// StartContext returns ErrNoSignals.
+func StartContext(context.Context, Config) (*Process, error) { return nil, ErrNoSignals }
+
+// Wait returns ErrNoSignals.
+func (c *Process) Wait() error { return ErrNoSignals }
+
+// SignalGroup returns false.
+func (c *Process) SignalGroup(syscall.Signal) bool { return false }
+
 // Pid returns 0.
 func (c *Process) Pid() int { return 0 }
 

@@ -1,16 +1,20 @@
-// Package child supervises an application process: drain exec's
-// COMMAND and drain test's replicas. It starts a process in its own
-// process group, waits for it to be ready (one rule, [Ready]), signals,
-// stops and reaps it (optionally every orphan too, as a container's PID 1
-// must), and names signals and exit statuses. Starting a process needs
-// Unix signals: on Windows [Start] fails with [ErrNoSignals].
+// Package child supervises the processes the tool runs beside itself:
+// drain exec's COMMAND, drain test's replicas, the router in front of
+// them (nginx, HAProxy, Caddy) and drain test's --during command. It
+// starts a process in its own process group from one OS thread (so
+// Pdeathsig means "drain died", see spawn.go), copies its output, waits
+// for it to be ready (one rule, [Ready]), signals, stops and reaps it
+// (optionally every orphan too, as a container's PID 1 must), and names
+// signals and exit statuses. Tool calls (ip, nft, kubectl) run
+// through os/exec. Starting a process needs Unix signals: on Windows
+// [Start] and [StartContext] fail with [ErrNoSignals].
 package child
 
 import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
+	"time"
 )
 
 // Config describes the application process.
@@ -22,11 +26,16 @@ type Config struct {
 	// Env is the environment (with PORT set by the caller; nil: this
 	// process's).
 	Env []string
-	// Files are the child's stdin, stdout and stderr (and more files from
-	// fd 3 on); a nil entry among the first three is /dev/null.
-	Files []*os.File
-	// Stdout and Stderr receive the child's output when Files is nil,
-	// through pipes (nil: /dev/null).
+	// Stdin is the child's standard input if it is an *os.File; anything
+	// else (nil included) gives it /dev/null.
+	Stdin io.Reader
+	// Stdout and Stderr receive the child's output. An *os.File is given
+	// to the child as is; any other writer gets it through a pipe that
+	// this process copies (one pipe when both are the same writer, so at
+	// most one goroutine writes to it at a time). nil or io.Discard:
+	// /dev/null. [Process.Done] waits until the output is copied to its
+	// end, at most OutputWait after the child is reaped: a process it
+	// started may hold the pipe open, and the pipe is closed then.
 	Stdout, Stderr io.Writer
 
 	// OnExit, if set, is called once the child has exited and before it
@@ -48,6 +57,12 @@ type Config struct {
 
 	Log *slog.Logger
 }
+
+// OutputWait bounds how long [Process.Done] waits, once the child is
+// reaped, for the end of its output through a pipe (Config.Stdout): a
+// process the child started may keep the pipe open. It is os/exec's
+// Cmd.WaitDelay as child used it before copying the output itself.
+const OutputWait = time.Second
 
 // Ready reports whether an HTTP readiness probe answered with status
 // passes: any 200-399, Kubernetes' rule for an httpGet probe, used for

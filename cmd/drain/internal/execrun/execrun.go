@@ -66,6 +66,11 @@ type Config struct {
 	// Quiet logs warnings only.
 	Quiet bool
 
+	// Stdin, Stdout and Stderr are the application's, by child.Config's
+	// rules (a file is passed as is; another writer gets the output
+	// through child's pipe; a Stdin that is not a file: /dev/null).
+	// Stderr also gets drain exec's log (from several goroutines unless
+	// it is a file).
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 }
@@ -127,61 +132,82 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	strict := proxy.Listener(ln, log)
 	defer strict.Close()
-	port, err := freePort()
-	if err != nil {
-		return fmt.Errorf("finding a free port for the application: %w", err)
-	}
-	upstream := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-
-	files, closeFiles, err := childFiles(cfg.Stdin, cfg.Stdout, cfg.Stderr)
-	if err != nil {
-		return err
-	}
-	defer closeFiles()
 	// Signals: ours for the whole run, so none ever ends drain exec.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGTERM, syscall.SIGINT}, forwarded...)...)
 	defer signal.Stop(sigs)
 
-	app, err := child.Start(child.Config{
-		Path:    cfg.Path,
-		Args:    substitute(cfg.Command, port),
-		Env:     withEnv(os.Environ(), "PORT", strconv.Itoa(port)),
-		Files:   files,
-		ReapAll: cfg.ReapAll,
-		Log:     log,
-	})
-	if err != nil {
-		return startErrorf("starting %s: %v", cfg.Command[0], err)
-	}
-	defer app.Cleanup(2 * time.Second)
-	log.Info("drain exec: started the application", "pid", app.Pid(), "upstream", upstream, "command", strings.Join(cfg.Command, " "))
-
-	// Wait until ready, forwarding signals; SIGTERM or SIGINT aborts.
+	// Start the application and wait until it is ready, forwarding
+	// signals; SIGTERM or SIGINT aborts. Its port is picked free, not
+	// reserved: another process may bind it before the application does.
+	// When the application exits before it is ready and its port is then
+	// in use, it starts again on a fresh one, startTries times in all.
 	readyPathUp := cfg.UpstreamReadyPath
 	if cfg.TCPReady {
 		readyPathUp = ""
 	}
 	readyCtx, cancelReady := context.WithTimeoutCause(ctx, cfg.ReadyTimeout, fmt.Errorf("not ready after %v", cfg.ReadyTimeout))
-	readyErr := make(chan error, 1)
-	go func() { readyErr <- app.WaitReady(readyCtx, upstream, readyPathUp, readyInterval) }()
-	for waiting := true; waiting; {
-		select {
-		case err = <-readyErr:
-			waiting = false
-		case s := <-sigs:
-			if s == syscall.SIGTERM || s == syscall.SIGINT {
-				cancelReady()
-				break
-			}
-			_ = app.Signal(s)
+	defer cancelReady()
+	var app *child.Process
+	defer func() {
+		if app != nil {
+			app.Cleanup(2 * time.Second)
 		}
-	}
-	cancelReady()
-	if err != nil {
+	}()
+	var port int
+	var upstream string
+	for try := 1; ; try++ {
+		if port, err = freePort(); err != nil {
+			return fmt.Errorf("finding a free port for the application: %w", err)
+		}
+		upstream = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		app, err = child.Start(child.Config{
+			Path: cfg.Path,
+			Args: substitute(cfg.Command, port),
+			Env:  withEnv(os.Environ(), "PORT", strconv.Itoa(port)),
+			// Ours when they are files; else child copies the output.
+			Stdin:   cfg.Stdin,
+			Stdout:  cfg.Stdout,
+			Stderr:  cfg.Stderr,
+			ReapAll: cfg.ReapAll,
+			Log:     log,
+		})
+		if err != nil {
+			return startErrorf("starting %s: %v", cfg.Command[0], err)
+		}
+		log.Info("drain exec: started the application", "pid", app.Pid(), "upstream", upstream, "command", strings.Join(cfg.Command, " "))
+
+		readyErr := make(chan error, 1)
+		go func() { readyErr <- app.WaitReady(readyCtx, upstream, readyPathUp, readyInterval) }()
+		for waiting := true; waiting; {
+			select {
+			case err = <-readyErr:
+				waiting = false
+			case s := <-sigs:
+				if s == syscall.SIGTERM || s == syscall.SIGINT {
+					cancelReady()
+					break
+				}
+				_ = app.Signal(s)
+			}
+		}
+		if err == nil {
+			break
+		}
+		exitedEarly := app.Exited() != ""
 		app.Stop(cfg.ChildSignal, cfg.ChildGrace)
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return childExit(app) // stopped before it was ready
+		}
+		taken := exitedEarly && portInUse(port)
+		if taken && try < startTries && readyCtx.Err() == nil {
+			app.Cleanup(2 * time.Second)
+			// With ReapAll only one waiter may run: start again only
+			// once every orphan of this one is reaped.
+			if !cfg.ReapAll || len(child.Children()) == 0 {
+				log.Warn("drain exec: the application exited before it was ready and its port is in use by another process (taken between drain exec picking it and the application binding it); starting it again on another port", "port", port, "status", app.Exited())
+				continue
+			}
 		}
 		hint := ""
 		if !cfg.TCPReady {
@@ -189,8 +215,12 @@ func Run(ctx context.Context, cfg Config) error {
 		} else {
 			hint = " (does it listen on $PORT or {port}?)"
 		}
+		if taken {
+			hint = fmt.Sprintf(" (its port, %d, was in use by another process after it exited: %d tries, each port taken between drain exec picking it and the application binding it)", port, try)
+		}
 		return startErrorf("%s: %v%s", cfg.Command[0], err, hint)
 	}
+	cancelReady()
 	if exposed(port) {
 		log.Warn("drain exec: the application listens on more than loopback; bind it to 127.0.0.1 ({host} or {addr} in ARGS) so only drain exec reaches it", "port", port)
 	}
@@ -342,50 +372,6 @@ func childExit(c *child.Process) error {
 	return ExitError{Code: code, Status: c.Exited()}
 }
 
-// childFiles returns the application's stdin, stdout and stderr: ours when
-// they are files, else pipes copied to the writers.
-func childFiles(stdin io.Reader, stdout, stderr io.Writer) ([]*os.File, func(), error) {
-	var closers []func()
-	closeAll := func() {
-		for _, c := range closers {
-			c()
-		}
-	}
-	in, ok := stdin.(*os.File)
-	if !ok {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			return nil, nil, err
-		}
-		in = f
-		closers = append(closers, func() { f.Close() })
-	}
-	files := []*os.File{in}
-	for _, w := range []io.Writer{stdout, stderr} {
-		if f, ok := w.(*os.File); ok {
-			files = append(files, f)
-			continue
-		}
-		r, pw, err := os.Pipe()
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		done := make(chan struct{})
-		go func() { _, _ = io.Copy(w, r); close(done) }()
-		files = append(files, pw)
-		closers = append(closers, func() {
-			pw.Close()
-			select {
-			case <-done:
-			case <-time.After(time.Second): // an orphan still holds it
-			}
-			r.Close()
-		})
-	}
-	return files, closeAll, nil
-}
-
 // substitute replaces {port}, {addr} and {host} in args.
 func substitute(args []string, port int) []string {
 	p := strconv.Itoa(port)
@@ -407,8 +393,23 @@ func withEnv(env []string, key, val string) []string {
 	return append(out, key+"="+val)
 }
 
-// freePort returns a port free on 127.0.0.1 for the application to bind.
-func freePort() (int, error) {
+// startTries bounds the application's starts when its port is taken.
+const startTries = 3
+
+// portInUse reports whether a process holds 127.0.0.1:port now (a listener,
+// or a connection's local port).
+func portInUse(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return errors.Is(err, syscall.EADDRINUSE)
+	}
+	l.Close()
+	return false
+}
+
+// freePort returns a port free on 127.0.0.1 for the application to bind
+// (a variable: tests hand out a taken one).
+var freePort = func() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +32,7 @@ type proc struct {
 	addr   string
 	argv   []string
 	app    *child.Process
-	stderr *tail
+	stderr *child.Tail
 	done   chan struct{} // closed once the process is reaped and Exited recorded
 
 	// guarded by Runner.mu
@@ -172,55 +171,6 @@ func freePort(used map[int]bool) (int, error) {
 		}
 	}
 	return 0, errors.New("rollout: pick a port: no new free port")
-}
-
-// tail keeps the last tailLines lines written to it.
-type tail struct {
-	mu    sync.Mutex
-	lines [][]byte
-	part  []byte
-}
-
-const tailLines = 10
-
-func (t *tail) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			t.part = append(t.part, b...)
-			if len(t.part) > 4096 {
-				t.part = t.part[len(t.part)-4096:]
-			}
-			break
-		}
-		line := append(t.part, b[:i]...)
-		t.part = nil
-		t.lines = append(t.lines, line)
-		if len(t.lines) > tailLines {
-			t.lines = t.lines[1:]
-		}
-		b = b[i+1:]
-	}
-	return n, nil
-}
-
-// String returns the kept lines, the unfinished one last.
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var sb strings.Builder
-	for _, l := range t.lines {
-		sb.Write(l)
-		sb.WriteByte('\n')
-	}
-	if len(t.part) > 0 {
-		sb.Write(t.part)
-		sb.WriteByte('\n')
-	}
-	return strings.TrimRight(sb.String(), "\n")
 }
 
 // lockedWriter serializes writes of several replicas to one writer.

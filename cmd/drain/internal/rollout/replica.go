@@ -49,7 +49,7 @@ func (r *Runner) spawn(original bool) (*proc, error) {
 		id:       id,
 		port:     port,
 		addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		stderr:   new(tail),
+		stderr:   new(child.Tail),
 		done:     make(chan struct{}),
 		original: original,
 		added:    make(chan struct{}),

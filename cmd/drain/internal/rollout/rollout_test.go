@@ -580,18 +580,6 @@ func TestPlanDefaults(t *testing.T) {
 	}
 }
 
-func TestTailKeepsLastLines(t *testing.T) {
-	var tl tail
-	for i := range 15 {
-		fmt.Fprintf(&tl, "line %d\n", i)
-	}
-	tl.Write([]byte("partial"))
-	lines := strings.Split(tl.String(), "\n")
-	if len(lines) != tailLines+1 || lines[0] != "line 5" || lines[len(lines)-1] != "partial" {
-		t.Errorf("tail: %q", lines)
-	}
-}
-
 // syncWriter guards a buffer the test reads after Stop.
 type syncWriter struct {
 	mu sync.Mutex

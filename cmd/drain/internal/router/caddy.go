@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
@@ -43,10 +43,10 @@ func caddyUpstreams(eps []endpoint.Endpoint) []caddyUpstream {
 	return u
 }
 
-func (c *caddy) start(dir string, port int, eps []endpoint.Endpoint) (*exec.Cmd, error) {
+func (c *caddy) start(dir string, port int, eps []endpoint.Endpoint) (child.Config, error) {
 	admin, err := freePort()
 	if err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
 	c.admin = fmt.Sprintf("127.0.0.1:%d", admin)
 	// reverse_proxy with Caddy's defaults: the HTTP transport's keep-alive
@@ -71,16 +71,15 @@ func (c *caddy) start(dir string, port int, eps []endpoint.Endpoint) (*exec.Cmd,
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
 	path := filepath.Join(dir, "caddy.json")
 	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
-	cmd := exec.Command(c.bin, "run", "--config", path)
-	// Caddy writes its autosave and data under these: keep them in dir.
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir, "HOME="+dir)
-	return cmd, nil
+	return child.Config{Path: c.bin, Args: []string{c.bin, "run", "--config", path},
+		// Caddy writes its autosave and data under these: keep them in dir.
+		Env: append(os.Environ(), "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir, "HOME="+dir)}, nil
 }
 
 // apply replaces the upstream list through the admin API, which reloads

@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
@@ -43,9 +43,9 @@ func newHAProxy() (kind, error) {
 
 func (h *haproxy) pacer(start time.Time) pacer { return ticking(start, haproxySyncPeriod) }
 
-func (h *haproxy) start(dir string, port int, eps []endpoint.Endpoint) (*exec.Cmd, error) {
+func (h *haproxy) start(dir string, port int, eps []endpoint.Endpoint) (child.Config, error) {
 	if len(eps) > haproxySlots {
-		return nil, fmt.Errorf("%d endpoints: the configuration has %d server slots", len(eps), haproxySlots)
+		return child.Config{}, fmt.Errorf("%d endpoints: the configuration has %d server slots", len(eps), haproxySlots)
 	}
 	h.sock = filepath.Join(dir, "runtime-api.sock")
 	type slot struct {
@@ -64,13 +64,13 @@ func (h *haproxy) start(dir string, port int, eps []endpoint.Endpoint) (*exec.Cm
 	}
 	var conf bytes.Buffer
 	if err := haproxyConf.Execute(&conf, map[string]any{"Sock": h.sock, "Port": port, "Slots": slots}); err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
-	return exec.Command(h.bin, "-db", "-f", path), nil
+	return child.Config{Path: h.bin, Args: []string{h.bin, "-db", "-f", path}}, nil
 }
 
 // apply does what the controller's runtime update does: slots whose

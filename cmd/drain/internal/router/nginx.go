@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 )
 
@@ -47,31 +47,31 @@ func newNginx() (kind, error) {
 
 func (n *nginx) pacer(time.Time) pacer { return rateLimited(nginxSyncInterval) }
 
-func (n *nginx) start(dir string, port int, eps []endpoint.Endpoint) (*exec.Cmd, error) {
+func (n *nginx) start(dir string, port int, eps []endpoint.Endpoint) (child.Config, error) {
 	ctl, err := freePort()
 	if err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
 	n.ctlAddr = fmt.Sprintf("127.0.0.1:%d", ctl)
 	for _, d := range []string{"tmp", "logs"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, err
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil { // again when Start tries again
+			return child.Config{}, err
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "backends"), []byte(nginxList(eps)), 0o644); err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
 	var conf bytes.Buffer
 	if err := nginxConf.Execute(&conf, map[string]any{
 		"Dir": dir, "Port": port, "Ctl": n.ctlAddr, "Modules": nginxModules,
 	}); err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
-		return nil, err
+		return child.Config{}, err
 	}
-	return exec.Command(n.bin, "-p", dir+"/", "-c", path, "-e", "stderr"), nil
+	return child.Config{Path: n.bin, Args: []string{n.bin, "-p", dir + "/", "-c", path, "-e", "stderr"}}, nil
 }
 
 // nginxList is the list as the Lua code reads it: one host:port a line.

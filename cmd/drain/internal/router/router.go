@@ -24,9 +24,12 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/rollout"
 )
@@ -61,8 +64,9 @@ type Options struct {
 // upstreams, how its controller pushes a new list, and at which pace.
 type kind interface {
 	// start writes the configuration into dir and returns the command
-	// that runs the router listening on port with eps as its upstreams.
-	start(dir string, port int, eps []endpoint.Endpoint) (*exec.Cmd, error)
+	// (Path, Args, Env) that runs the router listening on port with eps as
+	// its upstreams.
+	start(dir string, port int, eps []endpoint.Endpoint) (child.Config, error)
 	// apply pushes eps as the new upstream list the way the controller
 	// does. Calls are sequential.
 	apply(ctx context.Context, eps []endpoint.Endpoint) error
@@ -86,9 +90,7 @@ type Router struct {
 
 	addr    string
 	dir     string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has been waited for
-	waitErr error
+	proc    *child.Process
 	kick    chan struct{}
 	stop    chan struct{}
 	loop    sync.WaitGroup
@@ -177,48 +179,110 @@ func (r *Router) Addr() string { return r.addr }
 
 // Start runs the router on a free loopback port with the current list as
 // its upstreams, waits until a GET of ProbePath through it answers 200,
-// and starts its controller's sync loop. Call Close afterwards, also when
-// Start fails.
+// and starts its controller's sync loop. A port drain picks is free when
+// picked, not reserved: another process may bind it before the router
+// does. When the router exits at start saying an address is in use, Start
+// starts it again with fresh ports, startTries times in all. Call Close
+// afterwards, also when Start fails.
 func (r *Router) Start(ctx context.Context) error {
 	dir, err := os.MkdirTemp("", "drain-router-"+r.name+"-")
 	if err != nil {
 		return err
 	}
 	r.dir = dir
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
 	r.mu.Lock()
 	eps := slices.Clone(r.want)
 	r.pending = time.Time{}
 	r.mu.Unlock()
-	cmd, err := r.k.start(dir, port, eps)
+	for try := 1; ; try++ {
+		err = r.launch(ctx, eps)
+		var taken portTaken
+		if !errors.As(err, &taken) {
+			break
+		}
+		if try == startTries {
+			return fmt.Errorf("router %s exited at start %d times in a row: each time a port drain had picked for it was taken before it could bind it (the last time port %d: %q); its log is in --log", r.name, startTries, taken.port, taken.line)
+		}
+		if r.opts.Log != nil {
+			fmt.Fprintf(r.opts.Log, "drain: router %s: port %d was taken before it could bind it (%q); starting it again on another\n", r.name, taken.port, taken.line)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("router %s: %w", r.name, err)
-	}
-	cmd.Stdout, cmd.Stderr = r.opts.Log, r.opts.Log
-	// Its own process group, so Close can end nginx's and HAProxy's
-	// workers too; Pdeathsig ends it with drain.
-	cmd.SysProcAttr = routerSysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("router %s: %w", r.name, err)
-	}
-	r.cmd = cmd
-	r.exited = make(chan struct{})
-	go func() {
-		r.waitErr = cmd.Wait()
-		close(r.exited)
-	}()
-	r.addr = fmt.Sprintf("127.0.0.1:%d", port)
-	r.started = time.Now()
-	r.syncs = append(r.syncs, Sync{At: r.started, Endpoints: eps})
-	if err := r.probe(ctx); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.syncs = append(r.syncs, Sync{At: r.started, Endpoints: eps})
+	r.mu.Unlock()
 	r.loop.Add(1)
 	go r.syncLoop(r.k.pacer(r.started))
 	return nil
+}
+
+// startTries bounds Start's attempts when the router's port is taken.
+const startTries = 3
+
+// portTaken is launch's error for a router that exited at start because
+// an address drain picked for it was in use.
+type portTaken struct {
+	port int    // the router's port
+	line string // what the router said
+}
+
+func (e portTaken) Error() string {
+	return fmt.Sprintf("port %d taken: %s", e.port, e.line)
+}
+
+// launch starts the router once on fresh ports and waits until it serves.
+func (r *Router) launch(ctx context.Context, eps []endpoint.Endpoint) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cfg, err := r.k.start(r.dir, port, eps)
+	if err != nil {
+		return fmt.Errorf("router %s: %w", r.name, err)
+	}
+	// Through child, as every process drain starts: its own process
+	// group, so Close can end nginx's and HAProxy's workers too, and what
+	// is left of the group ends when the master does; Pdeathsig ends it
+	// with drain. Its output goes to Log and to a tail for the error.
+	tail := new(child.Tail)
+	out := io.Writer(tail)
+	if r.opts.Log != nil {
+		out = io.MultiWriter(r.opts.Log, tail)
+	}
+	cfg.Stdout, cfg.Stderr = out, out
+	cfg.KillGroupAtExit = true
+	proc, err := child.Start(cfg)
+	if err != nil {
+		return fmt.Errorf("router %s: %w", r.name, err)
+	}
+	r.proc = proc
+	r.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	r.started = time.Now()
+	err = r.probe(ctx)
+	select {
+	case <-proc.Done(): // the tail is complete
+		if line := addrInUse(tail.String()); err != nil && line != "" {
+			return portTaken{port: port, line: line}
+		}
+	default:
+	}
+	return err
+}
+
+// addrInUse returns the last line of a router's output that says an
+// address is in use (EADDRINUSE: nginx "(98: Address already in use)",
+// HAProxy "cannot bind socket (Address already in use)", Caddy "bind:
+// address already in use"), or "".
+func addrInUse(out string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(strings.ToLower(lines[i]), "address already in use") {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return ""
 }
 
 // probe waits until a GET of ProbePath through the router answers 200.
@@ -243,8 +307,8 @@ func (r *Router) probe(ctx context.Context) error {
 		}
 		last = err
 		select {
-		case <-r.exited:
-			return fmt.Errorf("router %s exited at start (%v); its log is in --log", r.name, r.waitErr)
+		case <-r.proc.Done():
+			return fmt.Errorf("router %s exited at start (%v); its log is in --log", r.name, r.proc.Wait())
 		case <-ctx.Done():
 			return fmt.Errorf("router %s not serving after 15 s: %v", r.name, last)
 		case <-tick.C:
@@ -332,17 +396,16 @@ func (r *Router) Err() error {
 func (r *Router) Close() error {
 	close(r.stop)
 	r.loop.Wait()
-	if r.cmd != nil {
-		pgid := r.cmd.Process.Pid
-		signalGroup(pgid, false)
+	if r.proc != nil {
+		r.proc.SignalGroup(syscall.SIGTERM)
 		select {
-		case <-r.exited:
+		case <-r.proc.Done():
 		case <-time.After(5 * time.Second):
+			// A router that ignored SIGTERM (workers of a master that is
+			// gone were killed when it exited).
+			r.proc.KillGroup()
+			<-r.proc.Done()
 		}
-		// Workers of a master that is gone, or a router that ignored
-		// SIGTERM.
-		signalGroup(pgid, true)
-		<-r.exited
 	}
 	if r.dir != "" {
 		os.RemoveAll(r.dir)
@@ -350,7 +413,9 @@ func (r *Router) Close() error {
 	return r.Err()
 }
 
-func freePort() (int, error) {
+// freePort returns a loopback port free at the moment (a variable: tests
+// hand out a taken one).
+var freePort = func() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -1,7 +1,7 @@
 package scenario
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,11 +11,11 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
 	"github.com/drainhttp/drain/cmd/drain/internal/load"
 )
@@ -415,50 +415,83 @@ func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (waited <
 		go func() { end <- kube.run(ctx) }()
 		return end, nil, nil, nil
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", spec.During)
-	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
-	cmd.SysProcAttr = duringSysProcAttr()
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	// Through child, as every process drain starts: a process group of
+	// its own that ctx's end kills (with whatever During started), and
+	// Pdeathsig. Its output is copied until it ends, at most
+	// child.OutputWait after During exits: a process During left running
+	// with the pipe open (say a watcher) cannot hold the run's end back.
+	cfg := child.Config{Args: []string{"sh", "-c", spec.During}}
+	var arm *armWriter
 	if spec.ArmOn == "" {
-		if err := cmd.Start(); err != nil {
-			return nil, nil, nil, err
-		}
-		go func() { end <- cmd.Wait() }()
-		return end, nil, nil, nil
+		cfg.Stdout, cfg.Stderr = spec.Output, spec.Output
+	} else {
+		out := &lockedWriter{w: spec.Output}
+		arm = &armWriter{out: out, on: spec.ArmOn, lines: [2]chan struct{}{make(chan struct{}), make(chan struct{})}}
+		cfg.Stdout, cfg.Stderr = arm, out
 	}
-	// Stdout through a pipe of our own, read line by line: Wait does not
-	// wait for it, so a child of During that keeps the pipe open (say a
-	// watcher left running) cannot hold the run's end back.
-	out := &lockedWriter{w: spec.Output}
-	r, w, err := os.Pipe()
+	p, err := child.StartContext(ctx, cfg)
+	if errors.Is(err, child.ErrNoSignals) {
+		err = errNoGroups
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cmd.Stdout, cmd.Stderr = w, out
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		return nil, nil, nil, err
-	}
-	w.Close()
-	lines := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
 	go func() {
-		defer r.Close()
-		br := bufio.NewReader(r)
-		for n := 0; ; {
-			line, err := br.ReadString('\n')
-			out.Write([]byte(line))
-			if n < len(lines) && strings.Contains(line, spec.ArmOn) {
-				close(lines[n])
-				n++
-			}
-			if err != nil {
-				return
-			}
+		err := p.Wait() // and the output copied
+		if arm != nil {
+			arm.flush()
 		}
+		end <- err
 	}()
-	go func() { end <- cmd.Wait() }()
-	return end, lines[0], lines[1], nil
+	if arm == nil {
+		return end, nil, nil, nil
+	}
+	return end, arm.lines[0], arm.lines[1], nil
+}
+
+// errNoGroups: During runs in a process group drain can kill.
+var errNoGroups = errors.New("it runs with sh -c in a process group of its own that drain kills when the run ends, and Windows has none; run drain test on Linux or macOS (or in WSL2)")
+
+// armWriter passes During's stdout on to out line by line and closes
+// lines[0] and lines[1] at the first and second line containing on.
+// Writes come from one goroutine (child's copy), then flush.
+type armWriter struct {
+	out   io.Writer
+	on    string
+	lines [2]chan struct{}
+	n     int    // lines closed
+	part  []byte // the unfinished line
+}
+
+func (a *armWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			a.part = append(a.part, p...)
+			break
+		}
+		a.line(append(a.part, p[:i+1]...))
+		a.part = nil
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// flush passes on the last line if it has no newline.
+func (a *armWriter) flush() {
+	if len(a.part) > 0 {
+		a.line(a.part)
+		a.part = nil
+	}
+}
+
+func (a *armWriter) line(l []byte) {
+	a.out.Write(l)
+	if a.n < len(a.lines) && bytes.Contains(l, []byte(a.on)) {
+		close(a.lines[a.n])
+		a.n++
+	}
 }
 
 // lockedWriter serializes writes to w (nil: discarded): During's stderr and
