@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -156,8 +157,28 @@ func newProbe(plan *Plan) *child.Probe {
 }
 
 // freePort returns a loopback port that was free a moment ago and is not in
-// used.
+// used. It is picked below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range): outgoing connections (the load client's
+// thousands, opened while replicas start) and ":0" listeners take their
+// ports from that range, and one of them could take a port picked there
+// before the replica binds it (the replica would exit at start).
 func freePort(used map[int]bool) (int, error) {
+	if lo, hi := portRange(); hi > lo {
+		for range 50 {
+			port := lo + rand.IntN(hi-lo)
+			if used[port] {
+				continue
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				continue
+			}
+			ln.Close()
+			used[port] = true
+			return port, nil
+		}
+	}
+	// No free port below the range (or no range): one of the kernel's.
 	for range 20 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -171,6 +192,24 @@ func freePort(used map[int]bool) (int, error) {
 		}
 	}
 	return 0, errors.New("rollout: pick a port: no new free port")
+}
+
+// portRange is where freePort picks: from 10000 up to the start of the
+// kernel's ephemeral range (Linux's default starts at 32768; other
+// systems' at 49152).
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				hi = n
+			}
+		}
+	}
+	if hi-lo < 1000 {
+		return 0, 0
+	}
+	return lo, hi
 }
 
 // lockedWriter serializes writes of several replicas to one writer.
