@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -245,6 +246,10 @@ func (spec TargetSpec) prepare() (Target, load.Config, error) {
 	}
 	if spec.During != "" && spec.Rollout != nil {
 		return t, cfg, fmt.Errorf("%w: --during and a Kubernetes --rollout exclude each other", ErrTarget)
+	}
+	if spec.During != "" && runtime.GOOS == "windows" {
+		// Before any load, not when During is due to start.
+		return t, cfg, fmt.Errorf("%w: --during: %w", ErrTarget, errNoGroups)
 	}
 	if spec.ArmOn != "" {
 		switch {
