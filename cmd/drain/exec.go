@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
+	"github.com/drainhttp/drain/cmd/drain/internal/child"
 	"github.com/drainhttp/drain/cmd/drain/internal/testrun"
 )
 
@@ -43,7 +43,7 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	// stderr at once: an *os.File takes concurrent writes, any other writer
 	// (a test's buffer) gets a lock.
 	if _, ok := stderr.(*os.File); !ok {
-		stderr = &lockedWriter{w: stderr}
+		stderr = child.SerialWriter(stderr)
 	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, rootUsage)
@@ -75,16 +75,4 @@ func exec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return nil
 	}
 	return err
-}
-
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

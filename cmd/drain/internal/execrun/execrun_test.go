@@ -27,61 +27,11 @@ import (
 // ends the drain runs and Run returns the application's status (the test
 // upstream exits 7 on SIGTERM).
 func TestRunServesAndStops(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "upstream")
-	if out, err := exec.Command("go", "build", "-o", bin, "../proxy/testdata/upstream").CombinedOutput(); err != nil {
-		t.Fatalf("building the test upstream: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logR, logW := io.Pipe()
-	serving := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(logR)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "drain exec: serving") {
-				close(serving)
-			}
-		}
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			Path: bin, Command: []string{bin, "-term-exit", "7"},
-			Listen: addr, ReadyPath: "/health", UpstreamReadyPath: "/health",
-			ReadyTimeout: 20 * time.Second, ChildSignal: syscall.SIGTERM, ChildSignalName: "TERM",
-			ChildGrace: 5 * time.Second, Drain: drain.Options{Delay: -1},
-			ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10, FastPath: true,
-			Stdin: os.Stdin, Stdout: io.Discard, Stderr: logW,
-		})
-		logW.Close()
-	}()
-	select {
-	case <-serving:
-	case err := <-done:
-		t.Fatalf("Run returned before serving: %v", err)
-	}
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	res, err := c.Get("http://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 || string(b) != "hello" {
-		t.Fatalf("through drain exec: %d %q", res.StatusCode, b)
-	}
-	cancel()
-	err = <-done
-	var ee ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
-		t.Fatalf("Run: %v, want the application's status 7", err)
-	}
+	bin := buildUpstream(t)
+	addr, stop := serveRun(t, bin)
+	getHello(t, addr)
+	_, err := stop()
+	wantStatus7(t, err)
 }
 
 // TestRunPortTakenAtStart: the port picked for the application is taken
@@ -90,10 +40,7 @@ func TestRunServesAndStops(t *testing.T) {
 // exec starts it again on a fresh port and serves. The old Run failed:
 // "exited with status 1 before it was ready".
 func TestRunPortTakenAtStart(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "upstream")
-	if out, err := exec.Command("go", "build", "-o", bin, "../proxy/testdata/upstream").CombinedOutput(); err != nil {
-		t.Fatalf("building the test upstream: %v\n%s", err, out)
-	}
+	bin := buildUpstream(t)
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -110,11 +57,36 @@ func TestRunPortTakenAtStart(t *testing.T) {
 	}
 	defer func() { freePort = orig }()
 
+	addr, stop := serveRun(t, bin)
+	getHello(t, addr)
+	log, err := stop()
+	wantStatus7(t, err)
+	if want := "port=" + strconv.Itoa(heldPort); !strings.Contains(log, "starting it again on another port") || !strings.Contains(log, want) {
+		t.Errorf("log lacks the restart on another port (%s):\n%s", want, log)
+	}
+}
+
+// buildUpstream builds the proxy's test application; with -term-exit 7
+// it exits 7 on SIGTERM.
+func buildUpstream(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "upstream")
+	if out, err := exec.Command("go", "build", "-o", bin, "../proxy/testdata/upstream").CombinedOutput(); err != nil {
+		t.Fatalf("building the test upstream: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// serveRun starts Run for bin (-term-exit 7) on a free public address and
+// returns once it serves (its log says so). stop ends it as SIGTERM would
+// and returns the whole log and Run's error.
+func serveRun(t *testing.T, bin string) (addr string, stop func() (log string, err error)) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	addr = ln.Addr().String()
 	ln.Close()
 	logR, logW := io.Pipe()
 	serving := make(chan struct{})
@@ -131,7 +103,7 @@ func TestRunPortTakenAtStart(t *testing.T) {
 		}
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{
@@ -150,6 +122,17 @@ func TestRunPortTakenAtStart(t *testing.T) {
 		<-logDone
 		t.Fatalf("Run returned before serving: %v\n%s", err, log.String())
 	}
+	return addr, func() (string, error) {
+		cancel()
+		err := <-done
+		<-logDone
+		return log.String(), err
+	}
+}
+
+// getHello asks the test application for / through addr.
+func getHello(t *testing.T, addr string) {
+	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	res, err := c.Get("http://" + addr + "/")
 	if err != nil {
@@ -160,25 +143,20 @@ func TestRunPortTakenAtStart(t *testing.T) {
 	if res.StatusCode != 200 || string(b) != "hello" {
 		t.Fatalf("through drain exec: %d %q", res.StatusCode, b)
 	}
-	cancel()
-	err = <-done
-	<-logDone
+}
+
+func wantStatus7(t *testing.T, err error) {
+	t.Helper()
 	var ee ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
 		t.Fatalf("Run: %v, want the application's status 7", err)
-	}
-	if want := "port=" + strconv.Itoa(heldPort); !strings.Contains(log.String(), "starting it again on another port") || !strings.Contains(log.String(), want) {
-		t.Errorf("log lacks the restart on another port (%s):\n%s", want, log.String())
 	}
 }
 
 // TestRunPortAlwaysTaken: every port handed out is taken; after
 // startTries starts Run fails before serving (ErrStart) and says so.
 func TestRunPortAlwaysTaken(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "upstream")
-	if out, err := exec.Command("go", "build", "-o", bin, "../proxy/testdata/upstream").CombinedOutput(); err != nil {
-		t.Fatalf("building the test upstream: %v\n%s", err, out)
-	}
+	bin := buildUpstream(t)
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/child"
@@ -212,19 +211,3 @@ func portRange() (lo, hi int) {
 	return lo, hi
 }
 
-// lockedWriter serializes writes of several replicas to one writer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-// Write never fails: a replica must not block or die because its log
-// writer broke, so after an error the rest of the output is discarded.
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := l.w.Write(b); err != nil {
-		l.w = io.Discard
-	}
-	return len(b), nil
-}

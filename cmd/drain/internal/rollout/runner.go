@@ -77,10 +77,10 @@ func New(plan Plan, t0 time.Time) *Runner {
 	r.sync = &syncer{lag: r.plan.Propagation, period: r.plan.SyncPeriod, quit: r.quit, spawn: r.spawnGoroutine}
 	r.stdout, r.stderr = io.Discard, io.Discard
 	if plan.Stdout != nil {
-		r.stdout = &lockedWriter{w: plan.Stdout}
+		r.stdout = child.SerialWriter(plan.Stdout)
 	}
 	if plan.Stderr != nil {
-		r.stderr = &lockedWriter{w: plan.Stderr}
+		r.stderr = child.SerialWriter(plan.Stderr)
 	}
 	return r
 }

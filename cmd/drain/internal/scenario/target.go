@@ -13,7 +13,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/drainhttp/drain/cmd/drain/internal/child"
@@ -430,7 +429,7 @@ func (spec TargetSpec) startDuring(ctx context.Context, kube *kubeRun) (waited <
 	if spec.ArmOn == "" {
 		cfg.Stdout, cfg.Stderr = spec.Output, spec.Output
 	} else {
-		out := &lockedWriter{w: spec.Output}
+		out := child.SerialWriter(spec.Output)
 		arm = &armWriter{out: out, on: spec.ArmOn, lines: [2]chan struct{}{make(chan struct{}), make(chan struct{})}}
 		cfg.Stdout, cfg.Stderr = arm, out
 	}
@@ -499,21 +498,6 @@ func (a *armWriter) line(l []byte) {
 	}
 }
 
-// lockedWriter serializes writes to w (nil: discarded): During's stderr and
-// the lines copied from its stdout reach it from two goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w == nil || len(p) == 0 {
-		return len(p), nil
-	}
-	return l.w.Write(p)
-}
 
 // sleep waits d; false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
