@@ -520,6 +520,10 @@ func TestExecAppStopped(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer syscall.Kill(pid, syscall.SIGCONT)
+			// kill returns once the signal is queued: on a loaded machine
+			// a thread of the application still ran long enough to answer
+			// the probe (200 after 3.5 ms, under -race with a CPU spinner).
+			waitStopped(t, pid)
 			start := time.Now()
 			probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 			code, body := 0, ""
@@ -540,6 +544,33 @@ func TestExecAppStopped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitStopped returns once every thread of pid is stopped (state T in
+// /proc), as SIGSTOP leaves it.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			// The state follows the command's closing parenthesis.
+			if i := strings.LastIndexByte(string(b), ')'); err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("pid %d not stopped 10 s after SIGSTOP", pid)
 }
 
 // TestExecAsPID1: as a container's PID 1 (in a PID namespace of its own,
