@@ -210,4 +210,3 @@ func portRange() (lo, hi int) {
 	}
 	return lo, hi
 }
-

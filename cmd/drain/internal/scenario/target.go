@@ -498,7 +498,6 @@ func (a *armWriter) line(l []byte) {
 	}
 }
 
-
 // sleep waits d; false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
