@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -114,26 +115,23 @@ func (c *fastConn) initRead() {
 	if !rawInput {
 		return
 	}
-	var sc syscall.Conn
+	// Only a TCP connection itself: a wrapper's Read may do more than
+	// read (raw reads would bypass it), but the strict checks', which
+	// filter applies.
+	var tc *net.TCPConn
 	switch cc := c.c.(type) {
 	case *strictConn:
-		tc, ok := cc.Conn.(syscall.Conn)
-		if !ok {
+		var ok bool
+		if tc, ok = cc.Conn.(*net.TCPConn); !ok {
 			return
 		}
-		if _, ok := cc.Conn.(interface{ CloseWrite() error }); !ok {
-			return
-		}
-		sc, c.strict = tc, cc
-	case syscall.Conn:
-		if _, ok := c.c.(interface{ CloseWrite() error }); !ok {
-			return
-		}
-		sc = cc
+		c.strict = cc
+	case *net.TCPConn:
+		tc = cc
 	default:
 		return
 	}
-	rc, err := sc.SyscallConn()
+	rc, err := tc.SyscallConn()
 	if err != nil {
 		return
 	}
@@ -174,17 +172,19 @@ func (c *fastConn) step(fd int) bool {
 			return true
 		}
 		if fd >= 0 {
+			if c.strict != nil && c.strict.rejected() {
+				// A rejected request: net/http answers it (400) with the
+				// rest of the poison, which comes from the strict Read.
+				// Not a wait: the client waits for that answer.
+				c.exit = exitHand
+				return true
+			}
 			if !c.mustRead {
 				// The last read was short: the socket was empty then,
 				// and whatever came since has made it readable.
 				c.mustRead = true
 				c.waiting()
 				return false
-			}
-			if c.strict != nil && c.strict.rejected() {
-				// The rest of the poison comes from its Read.
-				c.exit = exitHand
-				return true
 			}
 		} else {
 			c.waiting()
