@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -41,22 +42,7 @@ func TestRunServesAndStops(t *testing.T) {
 // "exited with status 1 before it was ready".
 func TestRunPortTakenAtStart(t *testing.T) {
 	bin := buildUpstream(t)
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	heldPort := held.Addr().(*net.TCPAddr).Port
-	orig := freePort
-	calls := 0
-	freePort = func() (int, error) {
-		if calls++; calls == 1 {
-			return heldPort, nil
-		}
-		return orig()
-	}
-	defer func() { freePort = orig }()
-
+	heldPort := takenPort(t, 1)
 	addr, stop := serveRun(t, bin)
 	getHello(t, addr)
 	log, err := stop()
@@ -64,6 +50,29 @@ func TestRunPortTakenAtStart(t *testing.T) {
 	if want := "port=" + strconv.Itoa(heldPort); !strings.Contains(log, "starting it again on another port") || !strings.Contains(log, want) {
 		t.Errorf("log lacks the restart on another port (%s):\n%s", want, log)
 	}
+}
+
+// takenPort makes freePort hand out a port this test holds (a listener
+// that never accepts, as another process's would be) for its first n
+// calls, then free ones, and returns the held port.
+func takenPort(t *testing.T, n int) int {
+	t.Helper()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	port := held.Addr().(*net.TCPAddr).Port
+	orig := freePort
+	calls := 0
+	freePort = func() (int, error) {
+		if calls++; calls <= n {
+			return port, nil
+		}
+		return orig()
+	}
+	t.Cleanup(func() { freePort = orig })
+	return port
 }
 
 // buildUpstream builds the proxy's test application; with -term-exit 7
@@ -157,17 +166,9 @@ func wantStatus7(t *testing.T, err error) {
 // startTries starts Run fails before serving (ErrStart) and says so.
 func TestRunPortAlwaysTaken(t *testing.T) {
 	bin := buildUpstream(t)
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	heldPort := held.Addr().(*net.TCPAddr).Port
-	orig := freePort
-	freePort = func() (int, error) { return heldPort, nil }
-	defer func() { freePort = orig }()
+	heldPort := takenPort(t, math.MaxInt)
 	log := new(lockedBuffer)
-	err = Run(context.Background(), Config{
+	err := Run(context.Background(), Config{
 		Path: bin, Command: []string{bin},
 		Listen: "127.0.0.1:0", ReadyPath: "/health", UpstreamReadyPath: "/health",
 		ReadyTimeout: 20 * time.Second, ChildSignal: syscall.SIGTERM, ChildSignalName: "TERM",
