@@ -86,6 +86,27 @@ func (c *rawConn) read() (h respHead, err error) {
 	return h, err
 }
 
+// doneAt returns when the last exchange's response arrived, given that it
+// was sent at sent and read by now: the kernel's receive time when a lazy
+// exchange collected it on the tick (see lazy_linux.go), now otherwise. The
+// kernel's time is a wall-clock reading; it is used only as an age
+// subtracted from now, and only when it falls between sent and now, so a
+// clock step cannot move a Result outside its exchange.
+func (c *rawConn) doneAt(sent, now time.Time) time.Time {
+	if c.fast == nil {
+		return now
+	}
+	stamp := c.fast.arrival()
+	if stamp.IsZero() {
+		return now
+	}
+	age := now.Sub(stamp) // wall clock: stamp has no monotonic reading
+	if age < 0 || age > now.Sub(sent) {
+		return now
+	}
+	return now.Add(-age)
+}
+
 func (c *rawConn) close() { c.nc.Close() }
 
 // classify maps an error to the outcome it means, where it was seen (dial,

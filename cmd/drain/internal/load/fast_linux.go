@@ -31,6 +31,8 @@ type fastIO struct {
 	n       int
 	err     error
 	again   bool // the socket buffer was full: write the rest the slow way
+
+	lazy lazyIO // collecting responses on the timer tick (lazy_linux.go)
 }
 
 // newFastIO returns the fast I/O for nc, or nil when nc is not a plain TCP
@@ -71,6 +73,10 @@ func (f *fastIO) step(fd uintptr) bool {
 	}
 	n, err := rawRead(fd, f.p)
 	switch {
+	case err == syscall.EAGAIN && f.lazy.lowat:
+		// The rest of a response the tick collected part of: data must
+		// wake the wait again before it starts.
+		return f.wake(fd, f.fn)
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		return false
 	case err != nil:
@@ -88,6 +94,10 @@ func (f *fastIO) send(req []byte) { f.pending = req }
 // Read reads into p, first sending a pending request. It blocks until some
 // bytes arrive, the peer closes, or the read deadline passes.
 func (f *fastIO) Read(p []byte) (int, error) {
+	if f.lazy.on && len(f.pending) > 0 {
+		return f.lazyExchange(p)
+	}
+	f.lazy.stamp = time.Time{}
 	f.p, f.n, f.err = p, 0, nil
 	for {
 		f.again = false

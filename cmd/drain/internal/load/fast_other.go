@@ -15,6 +15,8 @@ func newFastIO(net.Conn) *fastIO              { return nil }
 func (f *fastIO) send([]byte)                 {}
 func (f *fastIO) Read([]byte) (int, error)    { return 0, nil }
 func (f *fastIO) setDeadline(time.Time) error { return nil }
+func (f *fastIO) setLazy()                    {}
+func (f *fastIO) arrival() time.Time          { return time.Time{} }
 
 // rawWriter exists on Linux only.
 type rawWriter struct{}

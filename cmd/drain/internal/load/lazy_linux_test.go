@@ -1,0 +1,235 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/drainhttp/drain/cmd/drain/internal/endpoint"
+	"golang.org/x/sys/unix"
+)
+
+// lazyConn dials addr and returns a raw connection whose exchanges are lazy.
+func lazyConn(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newRawConn(nc, nc, 1, endpoint.Endpoint{Addr: addr})
+	t.Cleanup(c.close)
+	if c.fast == nil {
+		t.Fatal("a plain TCP connection does not use the fast I/O")
+	}
+	c.fast.setLazy()
+	return c
+}
+
+// rcvlowat reads the connection's SO_RCVLOWAT from the kernel.
+func rcvlowat(t *testing.T, c *rawConn) int {
+	t.Helper()
+	var v int
+	var gerr error
+	err := c.fast.rc.Control(func(fd uintptr) {
+		v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT)
+	})
+	if err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	return v
+}
+
+// TestLazyExchangeStamp: a lazy exchange answers like an eager one, leaves
+// SO_RCVLOWAT raised (arriving data does not wake the poller) and returns
+// the kernel's receive time of the response, between the send and now,
+// which doneAt then uses as the exchange's end.
+func TestLazyExchangeStamp(t *testing.T) {
+	srv := tinyServer(t)
+	c := lazyConn(t, srv.addr())
+	req := Request{}.bytes("GET", c.host)
+	// The kernel turns receive timestamps on for the whole system a moment
+	// after the first socket asks (a deferred static-key switch), so the
+	// very first response may come without one: doneAt then uses the read's
+	// time. The exchanges after it carry one.
+	if _, err := c.exchange(req, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		sent := time.Now()
+		h, err := c.exchange(req, sent.Add(time.Minute))
+		now := time.Now()
+		if err != nil || h.status != 200 || h.close {
+			t.Fatalf("exchange: status %d close %v err %v", h.status, h.close, err)
+		}
+		at := c.fast.arrival()
+		if at.IsZero() {
+			t.Fatal("no kernel receive time for a response read by the lazy exchange")
+		}
+		if at.Before(sent.Round(0)) || at.After(now.Round(0)) {
+			t.Fatalf("receive time %v is outside the exchange [%v, %v]", at, sent, now)
+		}
+		if done := c.doneAt(sent, now); !done.Equal(now.Add(-now.Round(0).Sub(at))) {
+			t.Fatalf("doneAt = %v, want the receive time %v", done, at)
+		}
+		if got := rcvlowat(t, c); got != lazyLowat {
+			t.Fatalf("SO_RCVLOWAT %d after a prompt response, want %d", got, lazyLowat)
+		}
+	}
+}
+
+// TestLazySlowResponse: responses that are not complete at the tick, whole
+// or in pieces, still end when their last byte comes, not at the deadline:
+// the read lowers SO_RCVLOWAT before it waits. The next exchange raises it
+// again.
+func TestLazySlowResponse(t *testing.T) {
+	const later = 50 * time.Millisecond // after the tick, whatever the load
+	head := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+	cases := map[string][]string{
+		"whole":            {"", okResponse},
+		"head then body":   {head + "ab", "cde"},
+		"in three pieces":  {"HTTP/1.1 200 OK\r\nContent-", "Length: 5\r\n\r\nab", "cde"},
+		"prompt then slow": {head, "abcde"},
+	}
+	for name, pieces := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := newRawServer(t, func(nc net.Conn) {
+				br := bufio.NewReader(nc)
+				for first := true; ; first = false {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if !first { // the second response comes at once
+						nc.Write([]byte(okResponse))
+						continue
+					}
+					for i, p := range pieces {
+						if i > 0 {
+							// The delay is the case under test, not a wait
+							// for the client.
+							time.Sleep(later)
+						}
+						if p != "" {
+							nc.Write([]byte(p))
+						}
+					}
+				}
+			})
+			c := lazyConn(t, srv.addr())
+			req := Request{}.bytes("GET", c.host)
+			const deadline = 10 * time.Second
+			start := time.Now()
+			h, err := c.exchange(req, start.Add(deadline))
+			if err != nil || h.status != 200 {
+				t.Fatalf("exchange: status %d err %v after %v", h.status, err, time.Since(start))
+			}
+			if took := time.Since(start); took >= deadline/2 {
+				t.Fatalf("the response took %v: its last bytes did not wake the read", took)
+			}
+			if got := rcvlowat(t, c); got != 1 {
+				t.Fatalf("SO_RCVLOWAT %d after a slow response, want 1", got)
+			}
+			if h, err := c.exchange(req, time.Now().Add(deadline)); err != nil || h.status != 200 {
+				t.Fatalf("second exchange: status %d err %v", h.status, err)
+			}
+			if got := rcvlowat(t, c); got != lazyLowat {
+				t.Fatalf("SO_RCVLOWAT %d after a prompt response that followed a slow one, want %d", got, lazyLowat)
+			}
+		})
+	}
+}
+
+// TestLazyCloseAndReset: a server that closes or resets instead of
+// answering is EOF or a reset at once, not a timeout.
+func TestLazyCloseAndReset(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		srv := newRawServer(t, func(nc net.Conn) {
+			bufio.NewReader(nc).ReadString('\n')
+			if reset {
+				nc.(*net.TCPConn).SetLinger(0)
+			}
+			nc.Close()
+		})
+		c := lazyConn(t, srv.addr())
+		const deadline = 10 * time.Second
+		start := time.Now()
+		_, err := c.exchange(Request{}.bytes("GET", c.host), start.Add(deadline))
+		want := EOF
+		if reset {
+			want = Reset
+		}
+		if classify(err) != want {
+			t.Fatalf("reset %v: err %v (%s), want %s", reset, err, classify(err), want)
+		}
+		if took := time.Since(start); took >= deadline/2 {
+			t.Fatalf("reset %v: the close was seen after %v", reset, took)
+		}
+	}
+}
+
+// TestLazyFullSendBuffer: a request larger than the socket buffers is sent
+// in part by the lazy send and the rest by the poller's write.
+func TestLazyFullSendBuffer(t *testing.T) {
+	const size = 32 << 20
+	got := make(chan int, 1)
+	srv := newRawServer(t, func(nc net.Conn) {
+		n, _ := io.ReadFull(nc, make([]byte, size))
+		got <- n
+		nc.Write([]byte(okResponse))
+	})
+	c := lazyConn(t, srv.addr())
+	h, err := c.exchange(bytes.Repeat([]byte("x"), size), time.Now().Add(20*time.Second))
+	if err != nil || h.status != 200 {
+		t.Fatalf("exchange: status %d err %v", h.status, err)
+	}
+	if n := <-got; n != size {
+		t.Fatalf("server read %d bytes, want %d", n, size)
+	}
+}
+
+// TestLazyRun: a run slow enough for lazy exchanges records every request
+// as OK with its end after its send.
+func TestLazyRun(t *testing.T) {
+	srv := tinyServer(t)
+	cfg := Config{Rate: 200, Duration: 250 * time.Millisecond, Conns: 4, RequestTimeout: 5 * time.Second}
+	c, err := NewClient(cfg, srv.target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 50 {
+		t.Fatalf("%d results, want 50", len(rs))
+	}
+	for _, r := range rs {
+		if r.Outcome != OK || r.Done < r.Sent {
+			t.Fatalf("request %d: %s, sent %v done %v", r.Seq, r.Outcome, r.Sent, r.Done)
+		}
+	}
+}
+
+// TestLazyExchangesChosen: lazy exchanges only where each connection waits
+// at least lazyGap between requests, and never for other clients.
+func TestLazyExchangesChosen(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want bool
+	}{
+		{Config{Rate: 200, Conns: 4}, true},
+		{Config{Rate: 5000, Conns: 32}, true},
+		{Config{Rate: 8000, Conns: 32}, true},
+		{Config{Rate: 8001, Conns: 32}, false},
+		{Config{Rate: 40000, Conns: 32}, false},
+		{Config{Rate: 200, Conns: 4, Client: ClientGo}, false},
+		{Config{Rate: 200, Conns: 4, Protocol: ProtocolH2C}, false},
+	} {
+		if got := lazyExchanges(&tc.cfg); got != tc.want {
+			t.Errorf("rate %v conns %d client %q protocol %q: lazy %v, want %v", tc.cfg.Rate, tc.cfg.Conns, tc.cfg.Client, tc.cfg.Protocol, got, tc.want)
+		}
+	}
+}
