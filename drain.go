@@ -174,6 +174,7 @@ type Drainer struct {
 	drainStart atomic.Int64  // unix nanos
 	drainEnd   atomic.Int64
 	sweeps     atomic.Int64 // iterations of the closing loop (its cost, for tests)
+	swept      atomic.Int64 // pending connections those iterations looked at
 
 	lingerMu  sync.Mutex // orders linger's Add before the drain's Wait
 	lingerEnd bool       // the drain no longer waits for lingering closes

@@ -14,6 +14,13 @@ import (
 // blocked in Read, bytes not yet read from the kernel).
 const pollInterval = 5 * time.Millisecond
 
+// sweepGapPerConn is the least time between two sweeps of the closing loop
+// per connection still pending. A sweep costs about 50 ns per connection
+// here (perf, 19,000 connections: at 1 µs per connection the sweeps took
+// 5 % of a core), so the loop keeps to about 2.5 % of one core at any count
+// (see the loop in drain).
+const sweepGapPerConn = 2 * time.Microsecond
+
 // run is Run after its once-only check; see Run's doc.
 func (d *Drainer) run(ctx context.Context) error {
 	d.mu.Lock()
@@ -166,6 +173,7 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 		}
 		for _, s := range servers {
 			n, onlyH2, next := s.sweep(now, closingAt, deadline, &goAways)
+			d.swept.Add(int64(n))
 			pending += n
 			wakeAt = earliest(wakeAt, next)
 			if onlyH2 && !s.shutdownStarted {
@@ -201,10 +209,29 @@ func (d *Drainer) drain(servers []*server, cause string) error {
 			forced = true
 			break
 		}
-		timer.Reset(max(time.Until(wakeAt), 0))
+		// A sweep looks at every connection, and each connection's idle
+		// close has its own moment (and pokes the loop when it happens):
+		// 19,000 keep-alive connections used in the seconds before
+		// SIGTERM made a sweep per close, 2 CPU-s over a 5 s drain
+		// (bench/drain-wait, mode recent). The next sweep waits at least
+		// sweepGapPerConn per pending connection, so that closes due
+		// close together share a sweep and the loop's cost stays a small
+		// share of a core whatever the count; a close comes at most that
+		// gap (38 ms for 19,000 connections) after its moment.
+		gap := time.Duration(pending) * sweepGapPerConn
+		gapEnd := time.Now().Add(gap)
+		timer.Reset(max(time.Until(wakeAt), gap))
 		select {
 		case <-timer.C:
 		case <-d.wake:
+			if rest := time.Until(gapEnd); rest > 0 {
+				timer.Reset(rest)
+				select {
+				case <-timer.C:
+				case <-d.force:
+					forced = true
+				}
+			}
 		case <-d.force:
 			forced = true
 		}

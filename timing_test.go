@@ -290,3 +290,58 @@ func TestSlowlorisCostsNoPolling(t *testing.T) {
 		}
 	})
 }
+
+// TestSweepCostWithStaggeredIdleCloses: connections used at different moments
+// before the drain each become closable at their own moment, and each close
+// pokes the closing loop. The loop must not sweep every connection once per
+// close (quadratic: 19,000 such connections cost 2 CPU-s in a 5 s drain):
+// between two sweeps it waits sweepGapPerConn per pending connection, so the
+// connections it looks at over the drain stay within the drain's length
+// divided by that gap, plus one sweep's worth.
+func TestSweepCostWithStaggeredIdleCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 1000
+		const stagger = 100 * time.Microsecond
+		ln := newPipeListener()
+		d := New(Options{KeepAlive: time.Second, Deadline: 20 * time.Second, Logger: quietLog, Signals: []os.Signal{}})
+		d.Add(&http.Server{Handler: hello}, ln)
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(context.Background()) }()
+		conns := make([]net.Conn, 0, n)
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for range n {
+			c, err := ln.dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			c.Write([]byte(get))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			go io.Copy(io.Discard, c) // sees the close
+			time.Sleep(stagger)       // the next connection goes idle later
+		}
+		synctest.Wait()
+		start := time.Now()
+		d.Stop()
+		if err := <-errc; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+		took := time.Since(start)
+		if st := d.Stats(); st.ClosedIdle != n {
+			t.Errorf("closed idle %d, want %d", st.ClosedIdle, n)
+		}
+		bound := int64(took/sweepGapPerConn) + n
+		if swept := d.swept.Load(); swept > bound {
+			t.Errorf("the closing loop looked at %d connections in a %v drain (%d sweeps), want at most %d", swept, took, d.sweeps.Load(), bound)
+		}
+		t.Logf("%d sweeps looked at %d connections in %v", d.sweeps.Load(), d.swept.Load(), took)
+	})
+}

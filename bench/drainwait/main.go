@@ -2,8 +2,10 @@
 // `drain hello --shutdown=drain` as a real process, measures its CPU over a
 // window with no connections (steady-state idle), opens n connections of one
 // kind (slowloris: half-sent request heads; idle: keep-alive connections after
-// one answered request; noread: clients that pipeline requests and never read
-// the answers), measures the CPU over the same window with them held, sends
+// one answered request; recent: idle ones that each carry one more request
+// just before SIGTERM, so that the drain waits on connections used within
+// the keep-alive timeout; noread: clients that pipeline requests and never
+// read the answers), measures the CPU over the same window with them held, sends
 // SIGTERM and measures the CPU over the same window of the drain, then waits
 // for the exit. CPU is utime+stime from /proc/PID/stat.
 package main
@@ -25,7 +27,7 @@ import (
 
 func main() {
 	bin := flag.String("drain", "drain", "the drain binary")
-	mode := flag.String("mode", "slowloris", "slowloris, idle or noread")
+	mode := flag.String("mode", "slowloris", "slowloris, idle, recent or noread")
 	n := flag.Int("conns", 2000, "connections")
 	win := flag.Duration("window", 5*time.Second, "measurement window (idle, held, draining)")
 	flag.IntVar(&pipeline, "pipeline", 40000, "noread: requests each client sends at once (enough answers to fill the socket buffers: 8000, 0.9 MB, did not)")
@@ -81,20 +83,17 @@ func run(bin, mode string, n int, win time.Duration) error {
 		switch mode {
 		case "slowloris":
 			c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) // never the final CRLF
-		case "idle":
-			c.Write(req)
-			r, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
+		case "idle", "recent":
+			if err := exchange(c, req); err != nil {
 				return fmt.Errorf("conn %d: %w", i, err)
 			}
-			r.Body.Close()
 		case "noread":
 			c.(*net.TCPConn).SetReadBuffer(4096)
 			// Pipelined requests, answers never read: the server's
 			// writes block once the socket buffers fill.
 			go c.Write(bytes.Repeat(req, pipeline))
 		default:
-			return fmt.Errorf("unknown -mode %q: want slowloris, idle or noread", mode)
+			return fmt.Errorf("unknown -mode %q: want slowloris, idle, recent or noread", mode)
 		}
 	}
 	// Settle: wait until the server is quiet (at most 1 tick of CPU in a
@@ -107,6 +106,18 @@ func run(bin, mode string, n int, win time.Duration) error {
 	heldCPU := measure(pid, win)
 	rss1 := rss(pid)
 
+	if mode == "recent" {
+		// One more request on every connection, the last just before
+		// SIGTERM: the first is used about n × 0.2 ms before it, well
+		// inside the 5 s keep-alive timeout.
+		refresh := time.Now()
+		for i, c := range conns {
+			if err := exchange(c, req); err != nil {
+				return fmt.Errorf("conn %d, second request: %w", i, err)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "drainwait: %d connections used again in %v\n", n, time.Since(refresh).Round(time.Millisecond))
+	}
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	c0 := cpu(pid)
@@ -140,6 +151,18 @@ func run(bin, mode string, n int, win time.Duration) error {
 		mode, n, win.Seconds(), settle.Seconds(), idleCPU, pct(idleCPU), heldCPU, pct(heldCPU), drainCPU, pct(drainCPU), pct(drainCPU)-pct(idleCPU),
 		exitAfter.Seconds(), exitErr, whole, float64(rss0)/1024, float64(rss1)/1024, float64(rss1-rss0)/float64(n))
 	return nil
+}
+
+// exchange sends req on c and reads its response.
+func exchange(c net.Conn, req []byte) error {
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	return r.Body.Close()
 }
 
 func measure(pid int, win time.Duration) float64 {
