@@ -142,8 +142,11 @@ func Kinds() []Kind {
 //
 // Intended is when the schedule meant to send it; Sent when its first byte
 // was written (or the dial began); Done when the response completed or the
-// failure was seen. Latency is Done-Intended, so a stalled server shows up as
-// latency, never as fewer requests.
+// failure was seen. For a response a lazy exchange collected on the timer
+// tick (lazy_linux.go), "completed" is the kernel's receive time of its last
+// bytes, not the later moment the client read them. Latency is
+// Done-Intended, so a stalled server shows up as latency, never as fewer
+// requests.
 type Result struct {
 	Seq       uint64        // position in the schedule (steady) or a unique number
 	Intended  time.Duration // planned send time
