@@ -111,12 +111,7 @@ func (f *fastIO) Read(p []byte) (int, error) {
 		// The socket's send buffer was full (never for the small requests
 		// of a connection that is not pipelining): finish the write with
 		// the poller's blocking write, then wait as before.
-		rest := f.pending
-		f.pending = nil
-		if err := f.nc.SetWriteDeadline(f.deadline); err != nil {
-			return 0, err
-		}
-		if err := f.write(rest); err != nil {
+		if err := f.writePending(); err != nil {
 			return 0, err
 		}
 	}
@@ -126,6 +121,17 @@ func (f *fastIO) Read(p []byte) (int, error) {
 		return f.n, f.err
 	}
 	return f.n, nil
+}
+
+// writePending sends the rest of the pending request with the runtime's
+// blocking write, before the exchange's deadline.
+func (f *fastIO) writePending() error {
+	rest := f.pending
+	f.pending = nil
+	if err := f.nc.SetWriteDeadline(f.deadline); err != nil {
+		return err
+	}
+	return f.write(rest)
 }
 
 // write sends b with the runtime's blocking write.

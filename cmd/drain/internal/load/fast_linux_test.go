@@ -77,29 +77,35 @@ func TestFastIOTimeoutAndReset(t *testing.T) {
 }
 
 // TestFastIOFullSendBuffer sends a request larger than the socket's send
-// buffer (and the server's receive buffer): the raw send writes part of it, the rest goes through the poller's blocking write, and the
-// response is read after the whole request arrived.
+// buffer (and the server's receive buffer): the raw send, eager or lazy,
+// writes part of it, the rest goes through the poller's blocking write, and
+// the response is read after the whole request arrived.
 func TestFastIOFullSendBuffer(t *testing.T) {
 	const size = 32 << 20
-	got := make(chan int, 1)
-	srv := newRawServer(t, func(c net.Conn) {
-		n, _ := io.ReadFull(c, make([]byte, size))
-		got <- n
-		c.Write([]byte(okResponse))
-	})
-	nc, err := net.Dial("tcp", srv.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newRawConn(nc, nc, 1, endpoint.Endpoint{Addr: srv.addr()})
-	defer c.close()
-	req := bytes.Repeat([]byte("x"), size)
-	h, err := c.exchange(req, time.Now().Add(20*time.Second))
-	if err != nil || h.status != 200 {
-		t.Fatalf("exchange: status %d err %v", h.status, err)
-	}
-	if n := <-got; n != size {
-		t.Fatalf("server read %d bytes, want %d", n, size)
+	for _, lazy := range []bool{false, true} {
+		got := make(chan int, 1)
+		srv := newRawServer(t, func(c net.Conn) {
+			n, _ := io.ReadFull(c, make([]byte, size))
+			got <- n
+			c.Write([]byte(okResponse))
+		})
+		nc, err := net.Dial("tcp", srv.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newRawConn(nc, nc, 1, endpoint.Endpoint{Addr: srv.addr()})
+		defer c.close()
+		if lazy {
+			c.fast.setLazy()
+		}
+		req := bytes.Repeat([]byte("x"), size)
+		h, err := c.exchange(req, time.Now().Add(20*time.Second))
+		if err != nil || h.status != 200 {
+			t.Fatalf("lazy %v: exchange: status %d err %v", lazy, h.status, err)
+		}
+		if n := <-got; n != size {
+			t.Fatalf("lazy %v: server read %d bytes, want %d", lazy, n, size)
+		}
 	}
 }
 

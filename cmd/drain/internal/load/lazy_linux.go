@@ -88,12 +88,7 @@ func (f *fastIO) lazyExchange(p []byte) (int, error) {
 		return 0, f.lazy.sendErr
 	}
 	if len(f.pending) > 0 { // a full send buffer: never for small requests
-		rest := f.pending
-		f.pending = nil
-		if err := f.nc.SetWriteDeadline(f.deadline); err != nil {
-			return 0, err
-		}
-		if err := f.write(rest); err != nil {
+		if err := f.writePending(); err != nil {
 			return 0, err
 		}
 	}

@@ -2,8 +2,6 @@ package load
 
 import (
 	"bufio"
-	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -176,26 +174,6 @@ func TestLazyCloseAndReset(t *testing.T) {
 		if took := time.Since(start); took >= deadline/2 {
 			t.Fatalf("reset %v: the close was seen after %v", reset, took)
 		}
-	}
-}
-
-// TestLazyFullSendBuffer: a request larger than the socket buffers is sent
-// in part by the lazy send and the rest by the poller's write.
-func TestLazyFullSendBuffer(t *testing.T) {
-	const size = 32 << 20
-	got := make(chan int, 1)
-	srv := newRawServer(t, func(nc net.Conn) {
-		n, _ := io.ReadFull(nc, make([]byte, size))
-		got <- n
-		nc.Write([]byte(okResponse))
-	})
-	c := lazyConn(t, srv.addr())
-	h, err := c.exchange(bytes.Repeat([]byte("x"), size), time.Now().Add(20*time.Second))
-	if err != nil || h.status != 200 {
-		t.Fatalf("exchange: status %d err %v", h.status, err)
-	}
-	if n := <-got; n != size {
-		t.Fatalf("server read %d bytes, want %d", n, size)
 	}
 }
 
