@@ -47,14 +47,17 @@ const (
 
 // lazyIO is a fastIO's state for lazy exchanges; the zero value is off.
 type lazyIO struct {
-	on      bool      // setLazy was called
-	ready   bool      // SO_TIMESTAMPNS is on (set with the first request)
-	lowat   bool      // SO_RCVLOWAT is lazyLowat: arriving data does not wake the poller
-	stamp   time.Time // the kernel's receive time of the bytes the last Read returned, zero when unknown
+	on      bool          // setLazy was called
+	ready   bool          // SO_TIMESTAMPNS is on (set with the first request)
+	lowat   bool          // SO_RCVLOWAT is lazyLowat: arriving data does not wake the poller
+	stamp   time.Time     // the kernel's receive time of the bytes the last Read returned, zero when unknown
+	tick    time.Duration // lazyTick; tests lengthen it
 	timer   *time.Timer
 	sendFn  func(fd uintptr) bool // built once: an exchange allocates nothing
+	firstFn func(fd uintptr)
 	readFn  func(fd uintptr) bool
 	sendErr error
+	got     bool // firstFn read something (or failed)
 	msg     unix.Msghdr
 	iov     unix.Iovec
 	cmsg    [4]uint64 // room for one SCM_TIMESTAMPNS message, 8-byte aligned
@@ -66,7 +69,9 @@ func (f *fastIO) setLazy() {
 		return
 	}
 	f.lazy.on = true
+	f.lazy.tick = lazyTick
 	f.lazy.sendFn = f.lazySend
+	f.lazy.firstFn = func(fd uintptr) { f.lazy.got = f.lazyRead(fd) }
 	f.lazy.readFn = f.lazyRead
 }
 
@@ -92,19 +97,40 @@ func (f *fastIO) lazyExchange(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if f.lazy.timer == nil {
-		f.lazy.timer = time.NewTimer(lazyTick)
-	} else {
-		f.lazy.timer.Reset(lazyTick)
+	// The tick, but not past the exchange's deadline: a response that
+	// never comes is a timeout at the deadline, as on the eager path.
+	tick := f.lazy.tick
+	if !f.deadline.IsZero() {
+		tick = max(min(tick, time.Until(f.deadline)), 0)
 	}
-	<-f.lazy.timer.C // an abort sets a past deadline: the read below returns at once
+	if f.lazy.timer == nil {
+		f.lazy.timer = time.NewTimer(tick)
+	} else {
+		f.lazy.timer.Reset(tick)
+	}
+	<-f.lazy.timer.C
 
+	// The first read goes around the poller (RawConn.Control checks no
+	// deadline): the timer may fire at or after the deadline while the
+	// response came before it, which its kernel timestamp shows; the
+	// poller would call that a timeout. Only if nothing has come does the
+	// read wait through the poller, which then enforces the deadline
+	// (and an abort's past deadline). lazyRead's retry after lowering
+	// SO_RCVLOWAT runs again after RawConn.Read has reset the readiness,
+	// so bytes that come between the two are read, not missed.
 	f.p, f.n, f.err = p, 0, nil
-	err := f.rc.Read(f.lazy.readFn)
-	f.p = nil
-	if err != nil {
+	f.lazy.got = false
+	if err := f.rc.Control(f.lazy.firstFn); err != nil {
+		f.p = nil
 		return 0, err
 	}
+	if !f.lazy.got {
+		if err := f.rc.Read(f.lazy.readFn); err != nil {
+			f.p = nil
+			return 0, err
+		}
+	}
+	f.p = nil
 	return f.n, f.err
 }
 

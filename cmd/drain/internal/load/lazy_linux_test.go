@@ -227,3 +227,30 @@ func TestLazyExchangesChosen(t *testing.T) {
 		}
 	}
 }
+
+// TestLazyResponseInTimeReadLate: the tick's timer may fire at or after the
+// exchange's deadline, when the poller already counts the read as timed out,
+// while the response came well before it. The first read after the tick
+// goes around the poller, so such a response is an answer (its kernel
+// timestamp before the deadline), not a timeout. The moment "the poller's
+// deadline has passed" is made certain here by putting the socket's read
+// deadline in the past.
+func TestLazyResponseInTimeReadLate(t *testing.T) {
+	srv := tinyServer(t)
+	c := lazyConn(t, srv.addr())
+	req := Request{}.bytes("GET", c.host)
+	deadline := time.Now().Add(50 * time.Millisecond)
+	c.fast.deadline = deadline
+	if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	c.fast.lazy.tick = time.Hour // the read happens at the deadline
+	c.fast.send(req)
+	h, err := c.read()
+	if err != nil || h.status != 200 {
+		t.Fatalf("a response that came before the deadline: status %d err %v (%s)", h.status, err, classify(err))
+	}
+	if time.Now().Before(deadline) {
+		t.Fatal("the tick did not last until the deadline: the case is not covered")
+	}
+}
