@@ -22,10 +22,9 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:19105", "address to listen on")
 	upstream := flag.String("upstream", "127.0.0.1:19101", "the application's address")
 	flag.Parse()
-	if err := run(*listen, *upstream); err != nil {
-		fmt.Fprintln(os.Stderr, "eventloop:", err)
-		os.Exit(1)
-	}
+	err := run(*listen, *upstream) // returns only on an error: it serves until killed
+	fmt.Fprintln(os.Stderr, "eventloop:", err)
+	os.Exit(1)
 }
 
 func sockaddr(s string) (*syscall.SockaddrInet4, error) {
