@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -31,6 +32,7 @@ func main() {
 	n := flag.Int("conns", 2000, "connections")
 	win := flag.Duration("window", 5*time.Second, "measurement window (idle, held, draining)")
 	flag.IntVar(&pipeline, "pipeline", 40000, "noread: requests each client sends at once (enough answers to fill the socket buffers: 8000, 0.9 MB, did not)")
+	flag.BoolVar(&viaExec, "exec", false, "measure `drain exec` in front of `drain hello --shutdown=stdlib` (CPU and RSS of drain exec alone) instead of the library")
 	flag.Parse()
 	if err := run(*bin, *mode, *n, *win); err != nil {
 		fmt.Fprintln(os.Stderr, "drainwait:", err)
@@ -38,7 +40,10 @@ func main() {
 	}
 }
 
-var pipeline int
+var (
+	pipeline int
+	viaExec  bool
+)
 
 func run(bin, mode string, n int, win time.Duration) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,6 +53,10 @@ func run(bin, mode string, n int, win time.Duration) error {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin, "hello", "--shutdown=drain", "--addr", addr)
+	if viaExec {
+		// drain exec's own figures: the app behind it is another process.
+		cmd = exec.Command(bin, "exec", "-q", "--listen", addr, "--", bin, "hello", "--shutdown=stdlib", "--addr", "{addr}")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -121,6 +130,27 @@ func run(bin, mode string, n int, win time.Duration) error {
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	c0 := cpu(pid)
+	// The process's own CPU until it exits, sampled: with -exec the exit
+	// status's rusage would add the app's whole life (a waited-for child).
+	var last atomic.Int64
+	last.Store(c0)
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+				if v := cpu(pid); v > 0 {
+					last.Store(v)
+				}
+			}
+		}
+	}()
 	var drainCPU float64
 	var exitAfter time.Duration
 	var exitErr error
@@ -142,11 +172,19 @@ func run(bin, mode string, n int, win time.Duration) error {
 	for _, c := range conns {
 		c.Close()
 	}
+	close(stopSampling)
+	<-sampled
 	whole := -1.0
 	if ps := cmd.ProcessState; ps != nil {
 		whole = (ps.UserTime() + ps.SystemTime()).Seconds() - float64(c0)/100
 	}
+	if viaExec { // to the last sample, at most 50 ms before the exit
+		whole = float64(last.Load()-c0) / 100
+	}
 	pct := func(s float64) float64 { return 100 * s / win.Seconds() }
+	if viaExec {
+		fmt.Print("exec ")
+	}
 	fmt.Printf("mode %-9s conns %5d  window %.0fs  settled after %.0fs  idle %.2f CPU-s (%.1f%%)  held %.2f CPU-s (%.1f%%)  draining %.2f CPU-s (%.1f%%, %+.1f%% over idle)  SIGTERM->exit %.1fs (%v), whole drain %.2f CPU-s  RSS idle %.1f MiB held %.1f MiB  %.2f KiB/conn\n",
 		mode, n, win.Seconds(), settle.Seconds(), idleCPU, pct(idleCPU), heldCPU, pct(heldCPU), drainCPU, pct(drainCPU), pct(drainCPU)-pct(idleCPU),
 		exitAfter.Seconds(), exitErr, whole, float64(rss0)/1024, float64(rss1)/1024, float64(rss1-rss0)/float64(n))
