@@ -81,6 +81,7 @@ type Fast struct {
 	draining bool
 	accepted bool // the accept loop ended
 	empty    chan struct{}
+	forgot   chan struct{} // a connection left the fast path (stage.go)
 }
 
 // NewFast returns a fast path that accepts connections from ln (normally
@@ -93,7 +94,7 @@ func (p *Proxy) NewFast(ln net.Listener, cfg FastConfig) *Fast {
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
-	f := &Fast{p: p, ln: ln, cfg: cfg, log: p.log, conns: map[*fastConn]struct{}{}}
+	f := &Fast{p: p, ln: ln, cfg: cfg, log: p.log, conns: map[*fastConn]struct{}{}, forgot: make(chan struct{}, 1)}
 	if cfg.KeepAlive > 0 {
 		f.hint = []byte("Keep-Alive: timeout=" + strconv.Itoa(int(max(cfg.KeepAlive/time.Second, 1))) + "\r\n")
 	}
@@ -192,6 +193,8 @@ func (f *Fast) watch(draining <-chan struct{}, stop <-chan struct{}) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	ctxDone := f.ctx.Done()
+	var staging sync.WaitGroup
+	defer staging.Wait()
 	for {
 		select {
 		case <-stop:
@@ -200,10 +203,18 @@ func (f *Fast) watch(draining <-chan struct{}, stop <-chan struct{}) {
 			draining = nil
 			f.mu.Lock()
 			f.draining = true
+			var quiet []*fastConn
 			for c := range f.conns {
+				if c.state.Load() == stateIdle {
+					quiet = append(quiet, c) // handed over in batches: stage.go
+					continue
+				}
 				c.interrupt(whyDrain)
 			}
 			f.mu.Unlock()
+			if len(quiet) > 0 {
+				staging.Go(func() { f.stage(quiet, stop) })
+			}
 		case <-ctxDone:
 			ctxDone = nil
 			// The deadline: whatever still waits on a client ends within
@@ -262,6 +273,10 @@ func (f *Fast) forget(c *fastConn) {
 		close(f.empty)
 	}
 	f.mu.Unlock()
+	select {
+	case f.forgot <- struct{}{}:
+	default:
+	}
 }
 
 // handOver gives c, with buffered (the bytes already read from it), to
