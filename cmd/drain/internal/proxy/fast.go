@@ -26,8 +26,9 @@ import (
 //
 // The drain stays the drain library's. When it begins, every fast
 // connection between requests, or part-way through a head, is handed to
-// net/http at once, where the Drainer's idle policy and half-sent request
-// protection apply as to any connection of its own; a connection busy with
+// net/http (the quiet ones a batch at a time: stage.go), where the
+// Drainer's idle policy and half-sent request protection apply as to any
+// connection of its own; a connection busy with
 // a request answers it with "Connection: close" (or, if the response head
 // had already gone out, is handed over after it). [Drainer.Hold] keeps the
 // drain open until no fast connection is left; its context (cancelled at
