@@ -447,11 +447,11 @@ func (r *run) doRaw(c *rawConn, methods []string, mi int, res *Result, deadline 
 			res.Done, res.Outcome = r.since(time.Now()), classify(err)
 			return nil
 		}
+		if r.lazy && c.fast != nil {
+			c.fast.setLazy()
+		}
 	}
 	res.Conn, res.Replica = c.id, c.replica
-	if r.lazy && c.fast != nil {
-		c.fast.setLazy()
-	}
 	h, err := c.exchange(c.request(&r.cfg.Request, methods, mi), deadline)
 	res.Done = r.since(c.doneAt(now, time.Now()))
 	if err != nil {

@@ -63,11 +63,9 @@ type lazyIO struct {
 	cmsg    [4]uint64 // room for one SCM_TIMESTAMPNS message, 8-byte aligned
 }
 
-// setLazy makes every exchange on f from now on a lazy one.
+// setLazy makes every exchange on f from now on a lazy one; it is called
+// once, when the connection is dialed.
 func (f *fastIO) setLazy() {
-	if f.lazy.on {
-		return
-	}
 	f.lazy.on = true
 	f.lazy.tick = lazyTick
 	f.lazy.sendFn = f.lazySend
